@@ -1,0 +1,76 @@
+"""``LabContext``: what a lab's check suite sees of its running instance.
+
+A suite asks for the ``lab`` fixture and uses it to reach services the way a
+learner's users would (``lab.http``: a real request through a published
+port), to look inside them (``lab.host(service)``: a testinfra host), to read
+the instance's random values (``lab.values``), and to prove a fix persists
+(``lab.restart(service)``).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from checks.http import HttpResult, http_get
+
+
+class LabContext:
+    def __init__(self, client, instance, lab=None, backend: str = "sdk"):
+        self.client = client
+        self.instance = instance
+        self.lab = lab  # the orchestrator.spec.Lab when the folder is known
+        self.backend = backend
+
+    @property
+    def values(self) -> dict[str, str]:
+        return self.instance.values
+
+    @property
+    def nonce(self) -> str:
+        return self.instance.values["nonce"]
+
+    @property
+    def lab_dir(self) -> Path:
+        return Path(self.instance.folder)
+
+    def container(self, service: str | None = None):
+        return self.instance.container(service)
+
+    @functools.cache
+    def host(self, service: str | None = None):
+        """A testinfra ``Host`` for a service's container (the main service by default)."""
+        import testinfra
+
+        container = self.container(service)
+        if self.backend == "cli":
+            return testinfra.get_host(f"docker://{container.name}")
+        from testinfra.host import Host
+
+        from checks.backend import DockerSDKBackend
+
+        backend = DockerSDKBackend(container)
+        host = Host(backend)
+        backend.set_host(host)
+        return host
+
+    def port(self, service: str, container_port: int) -> int:
+        port = self.instance.published_port(service, container_port)
+        if port is None:
+            raise AssertionError(f"service {service} publishes no port {container_port} on 127.0.0.1 (is its container running?)")
+        return port
+
+    def http(self, service: str, container_port: int, path: str = "/", **kwargs) -> HttpResult:
+        """GET ``path`` from the published port of ``service``, as a client outside the lab."""
+        return http_get(self.port(service, container_port), path, **kwargs)
+
+    def restart(self, service: str | None = None, timeout: int = 10) -> None:
+        """Restart a service's container and wait until its environment is ready again."""
+        from orchestrator.readiness import wait_ready
+        from orchestrator.spec import Readiness
+
+        service = service or self.instance.main
+        container = self.container(service)
+        container.restart(timeout=timeout)
+        readiness = self.lab.services[service].readiness if self.lab else Readiness()
+        wait_ready(container, readiness, service)

@@ -1,0 +1,50 @@
+"""HTTP probes from outside the lab, as a client would make them.
+
+Requests go only to 127.0.0.1 (a lab's published ports). Errors never raise:
+the result says what was seen (status, body, or the connection error), so a
+check can put it in its verdict.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class HttpResult:
+    status: int | None  # None when no HTTP answer came back
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> str:
+        """What the probe saw, in a few words, for a failure message."""
+        if self.status is None:
+            return f"no HTTP answer ({self.error})"
+        snippet = " ".join(self.body.split())[:120]
+        return f"HTTP {self.status}" + (f" with body {snippet!r}" if snippet else " with an empty body")
+
+
+def http_get(port: int, path: str = "/", *, headers: dict[str, str] | None = None, timeout: float = 5.0, host: str = "127.0.0.1") -> HttpResult:
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("lab probes only go to the loopback address")
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        body = response.read(1_000_000).decode("utf-8", "replace")
+        return HttpResult(response.status, body, {k.lower(): v for k, v in response.getheaders()}, None, time.perf_counter() - started)
+    except (OSError, http.client.HTTPException, socket.timeout) as err:
+        reason = str(err) or type(err).__name__
+        return HttpResult(None, error=reason, seconds=time.perf_counter() - started)
+    finally:
+        conn.close()

@@ -1,0 +1,58 @@
+"""The pytest plugin every lab suite runs under: it provides the ``lab`` fixture.
+
+``labs check`` loads it in-process; it can also be loaded by hand::
+
+    pytest -p checks.plugin --labs-instance nginx-misconfig labs/nginx-misconfig/test_objectives.py
+
+``--labs-backend cli`` makes ``lab.host()`` use testinfra's own ``docker://``
+backend instead of the SDK one (for comparison runs).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# Set by an in-process runner (orchestrator.check_runner) to hand over a ready LabContext.
+CONTEXT_KEY = pytest.StashKey[object]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("labs")
+    group.addoption("--labs-instance", help="the instance key of the running lab to check (as `labs status` shows it)")
+    group.addoption("--labs-backend", choices=["sdk", "cli"], default="sdk", help="how lab.host() runs commands")
+
+
+@pytest.fixture(scope="session")
+def lab(request):
+    given = request.config.stash.get(CONTEXT_KEY, None)
+    if given is not None:
+        return given
+    return _context_from_options(request.config)
+
+
+def _context_from_options(config):
+    from pathlib import Path
+
+    from checks.context import LabContext
+    from orchestrator.catalog import Catalog
+    from orchestrator.engine import connect
+    from orchestrator.errors import LabsError
+    from orchestrator.instance import find_instances
+
+    from orchestrator.spec import load_lab
+
+    key = config.getoption("--labs-instance")
+    if not key:
+        pytest.exit("no lab instance given: pass --labs-instance KEY (see `labs status`)", returncode=2)
+    client = connect()
+    found = find_instances(client, key=key)
+    if not found:
+        pytest.exit(f"lab instance {key} is not running", returncode=3)
+    instance = found[0]
+    spec = None
+    try:
+        folder = Path(instance.folder)
+        spec = load_lab(folder) if folder.is_dir() else Catalog.from_env().get(instance.lab_id)
+    except LabsError:
+        pass
+    return LabContext(client, instance, spec, config.getoption("--labs-backend"))

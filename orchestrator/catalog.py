@@ -1,0 +1,106 @@
+"""Finding labs: the shipped ones, plus instructors' folders from ``--labs-dir`` or ``LABS_PATH``.
+
+A search path is a list of folders, each holding lab folders. Earlier folders
+win when two hold a lab of the same id, so an instructor can override a
+shipped lab by copying it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from orchestrator.errors import NotFound, SpecError, UsageError
+from orchestrator.paths import shipped_labs_dir
+
+if TYPE_CHECKING:
+    from orchestrator.spec import Lab
+
+
+def search_path(labs_dir: Path | None = None) -> list[Path]:
+    dirs: list[Path] = []
+    if labs_dir is not None:
+        if not labs_dir.is_dir():
+            raise UsageError(f"--labs-dir {labs_dir}: no such folder", "give a folder that holds lab folders")
+        dirs.append(labs_dir)
+    for entry in os.environ.get("LABS_PATH", "").split(os.pathsep):
+        if entry and Path(entry).is_dir():
+            dirs.append(Path(entry))
+    dirs.append(shipped_labs_dir())
+    return dirs
+
+
+@dataclass
+class Catalog:
+    """The labs visible on a search path, by id; folders are read lazily."""
+
+    dirs: list[Path]
+
+    @classmethod
+    def from_env(cls, labs_dir: Path | None = None) -> Catalog:
+        return cls(search_path(labs_dir))
+
+    def folders(self) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for base in self.dirs:
+            for child in sorted(base.iterdir()):
+                if child.is_dir() and (child / "lab.yaml").is_file():
+                    found.setdefault(child.name, child)
+        return found
+
+    def ids(self) -> list[str]:
+        return sorted(self.folders())
+
+    def get(self, lab_id: str) -> Lab:
+        from orchestrator.spec import load_lab
+
+        folders = self.folders()
+        if lab_id in folders:
+            return load_lab(folders[lab_id])
+        close = difflib.get_close_matches(lab_id, folders, n=3, cutoff=0.5)
+        fix = f"did you mean: {', '.join(close)}?" if close else "run `labs list` to see the labs"
+        raise NotFound(f"no lab named {lab_id!r} (searched {', '.join(str(d) for d in self.dirs)})", fix)
+
+    def all(self) -> tuple[list[Lab], list[SpecError]]:
+        """Every lab on the path, with the spec errors of those that do not load."""
+        from orchestrator.spec import load_lab
+
+        labs, errors = [], []
+        for folder in self.folders().values():
+            try:
+                labs.append(load_lab(folder))
+            except SpecError as err:
+                errors.append(err)
+        return labs, errors
+
+
+@dataclass
+class LabSummary:
+    """What `labs list` shows, read from lab.yaml without full validation (fast)."""
+
+    id: str
+    title: str
+    difficulty: str
+    minutes: int | str
+    folder: Path
+    problem: str | None = None  # set when the spec cannot be read at all
+
+
+def summaries(catalog: Catalog) -> list[LabSummary]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    found = []
+    for lab_id, folder in sorted(catalog.folders().items()):
+        try:
+            raw = yaml.load((folder / "lab.yaml").read_text(encoding="utf-8"), Loader=loader)
+            if not isinstance(raw, dict):
+                raise ValueError("not a mapping")
+            found.append(LabSummary(lab_id, str(raw.get("title", "")), str(raw.get("difficulty", "?")), raw.get("minutes", "?"), folder))
+        except (OSError, ValueError, yaml.YAMLError):
+            found.append(LabSummary(lab_id, "", "?", "?", folder, problem=f"lab.yaml cannot be read: run `labs lint {lab_id}`"))
+    return found

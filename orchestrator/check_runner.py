@@ -1,0 +1,173 @@
+"""Running a lab's testinfra suite in-process and collecting one verdict per objective.
+
+Each test of a lab's suite is an objective: its docstring's first line (or its
+name) is what the learner reads, and its assertion message is what the probe
+saw and where to look. pytest runs inside this process (no interpreter
+start-up), with plugin autoloading off so nothing else on the machine changes
+the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+
+from orchestrator.errors import LabsError
+from orchestrator.instance import LabInstance
+from orchestrator.spec import Lab
+
+
+@dataclass
+class Objective:
+    id: str  # the test's name
+    title: str  # what the learner reads
+    passed: bool
+    outcome: str  # passed, failed, error, skipped
+    message: str = ""  # for a failure: what the probe saw, and where to look
+    seconds: float = 0.0
+
+
+@dataclass
+class CheckReport:
+    lab: str
+    instance: str
+    objectives: list[Objective] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.objectives) and all(o.passed for o in self.objectives)
+
+    @property
+    def failed(self) -> list[Objective]:
+        return [o for o in self.objectives if not o.passed]
+
+    def to_dict(self) -> dict:
+        return {
+            "lab": self.lab,
+            "instance": self.instance,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 3),
+            "objectives": [asdict(o) for o in self.objectives],
+        }
+
+
+def _title(name: str, doc: str | None) -> str:
+    if doc and doc.strip():
+        return doc.strip().splitlines()[0].strip()
+    words = re.sub(r"^test_", "", name).replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def _failure_message(report) -> str:
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(longrepr)
+    text = re.sub(r"^(AssertionError|Failed): ", "", text)
+    # Keep the author's message; drop pytest's rewritten "assert ..." detail.
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("assert ") or line.startswith("+  where") or line.startswith(" +"):
+            break
+        lines.append(line)
+    message = "\n".join(lines).strip()
+    if report.when == "setup":
+        message = f"could not set up the check: {message}"
+    return message or "failed (no message)"
+
+
+class _Collector:
+    """A pytest plugin object that records each test's outcome."""
+
+    def __init__(self, context):
+        self.context = context
+        self.docs: dict[str, str | None] = {}
+        self.names: dict[str, str] = {}
+        self.results: dict[str, Objective] = {}
+        self.collect_errors: list[str] = []
+
+    def pytest_configure(self, config):
+        from checks.plugin import CONTEXT_KEY
+
+        if self.context is not None:
+            config.stash[CONTEXT_KEY] = self.context
+
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            function = getattr(item, "function", None)
+            self.docs[item.nodeid] = getattr(function, "__doc__", None)
+            self.names[item.nodeid] = item.name
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collect_errors.append(str(report.longrepr).strip().splitlines()[-1])
+
+    def pytest_runtest_logreport(self, report):
+        nodeid = report.nodeid
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            name = self.names.get(nodeid, nodeid.split("::")[-1])
+            passed = report.passed
+            outcome = "passed" if passed else ("skipped" if report.skipped else ("failed" if report.when == "call" else "error"))
+            self.results[nodeid] = Objective(
+                id=name,
+                title=_title(name, self.docs.get(nodeid)),
+                passed=passed,
+                outcome=outcome,
+                message="" if passed else (_skip_reason(report) if report.skipped else _failure_message(report)),
+                seconds=round(report.duration, 3),
+            )
+        elif report.when == "teardown" and report.failed and nodeid in self.results:
+            self.results[nodeid].passed = False
+            self.results[nodeid].outcome = "error"
+            self.results[nodeid].message = f"cleanup after the check failed: {_failure_message(report)}"
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return f"skipped: {longrepr[2].removeprefix('Skipped: ')}"
+    return "skipped"
+
+
+def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None) -> CheckReport:
+    """Run the suite of ``lab`` against instance ``key`` and return every objective's verdict."""
+    import pytest
+
+    suite = lab.path(lab.suite)
+    collector = _Collector(context)
+    args = [
+        str(suite),
+        "-p", "checks.plugin",
+        "--labs-instance", key,
+        "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
+        "--rootdir", str(lab.folder), "-c", os.devnull,
+        "--import-mode=importlib",
+        *(extra_args or []),
+    ]
+    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    started = time.perf_counter()
+    try:
+        code = pytest.main(args, plugins=[collector])
+    finally:
+        if previous is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
+    report = CheckReport(lab.id, key, list(collector.results.values()), time.perf_counter() - started)
+    if collector.collect_errors:
+        raise LabsError(f"the check suite {suite} does not load: {collector.collect_errors[0]}", f"fix {suite}")
+    if not report.objectives:
+        raise LabsError(f"the check suite {suite} has no objectives (pytest exit {int(code)})", "add test_ functions to the suite")
+    return report
+
+
+def run_checks(lab: Lab, instance: LabInstance) -> CheckReport:
+    """Check a running instance of ``lab``: one verdict per objective of its suite."""
+    from checks.context import LabContext
+    from orchestrator.engine import connect
+
+    context = LabContext(connect(), instance, lab)
+    return run_suite(lab, instance.key, context)

@@ -1,0 +1,106 @@
+"""An interactive shell in a container through the Docker SDK (no docker CLI process).
+
+With a terminal: a TTY exec, the local terminal in raw mode, bytes pumped both
+ways over the exec's socket, and the TTY resized with the window. Without one
+(a pipe, CI): the command runs non-interactively and its output is copied out.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+
+
+def _socket_of(sock):
+    return getattr(sock, "_sock", sock)
+
+
+def run_shell(container, argv: list[str]) -> int:
+    """Run ``argv`` in ``container`` attached to this terminal; return its exit code."""
+    api = container.client.api
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    env = {"TERM": os.environ.get("TERM", "xterm"), "PS1": r"\u@\h(lab):\w\$ "}
+    exec_id = api.exec_create(container.id, argv, stdin=True, tty=interactive, environment=env)["Id"]
+    sock = _socket_of(api.exec_start(exec_id, socket=True, tty=interactive))
+    if interactive:
+        _pump_tty(api, exec_id, sock)
+    else:
+        _pump_pipe(api, exec_id, sock)
+    code = api.exec_inspect(exec_id).get("ExitCode")
+    return 0 if code is None else int(code)
+
+
+def _resize(api, exec_id):
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+        api.exec_resize(exec_id, height=size.lines, width=size.columns)
+    except Exception:
+        pass
+
+
+def _pump_tty(api, exec_id, sock):
+    import termios
+    import tty
+
+    stdin = sys.stdin.fileno()
+    saved = termios.tcgetattr(stdin)
+    previous = signal.signal(signal.SIGWINCH, lambda *_: _resize(api, exec_id))
+    try:
+        tty.setraw(stdin)
+        _resize(api, exec_id)
+        while True:
+            ready, _, _ = select.select([stdin, sock], [], [])
+            if sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                os.write(sys.stdout.fileno(), data)
+            if stdin in ready:
+                data = os.read(stdin, 65536)
+                if not data:
+                    break
+                sock.sendall(data)
+    finally:
+        termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        signal.signal(signal.SIGWINCH, previous)
+        sock.close()
+
+
+def _pump_pipe(api, exec_id, sock):
+    """Non-TTY exec: stdin copied in, the multiplexed stdout/stderr frames demultiplexed out."""
+    import struct
+
+    stdin_open = True
+    buffer = b""
+    stdin = sys.stdin.fileno() if not sys.stdin.closed else None
+    try:
+        while True:
+            watch = [sock] + ([stdin] if stdin is not None and stdin_open else [])
+            ready, _, _ = select.select(watch, [], [])
+            if stdin is not None and stdin in ready:
+                data = os.read(stdin, 65536)
+                if data:
+                    sock.sendall(data)
+                else:
+                    stdin_open = False
+                    try:
+                        sock.shutdown(1)  # SHUT_WR: the command sees end of input
+                    except OSError:
+                        pass
+            if sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                buffer += data
+                while len(buffer) >= 8:
+                    stream, length = struct.unpack(">BxxxL", buffer[:8])
+                    if len(buffer) < 8 + length:
+                        break
+                    out = sys.stderr if stream == 2 else sys.stdout
+                    out.buffer.write(buffer[8:8 + length])
+                    out.flush()
+                    buffer = buffer[8 + length:]
+    finally:
+        sock.close()

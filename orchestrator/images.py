@@ -1,0 +1,169 @@
+"""Service images: built once from images/<name>/, tagged by a hash of their build context.
+
+An unchanged context is never rebuilt; any change to a file in it gives a new
+tag and a rebuild. The Dockerfiles are the ordinary kind (``FROM
+debian:bookworm``); where that base is missing and no registry answers, it is
+built locally with debootstrap and imported under that exact name, so the same
+Dockerfiles work online and in an air-gapped classroom.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestrator import labels
+from orchestrator.errors import BuildFailed, NotFound
+from orchestrator.paths import images_dir
+
+if TYPE_CHECKING:
+    import docker
+
+Progress = Callable[[str], None]
+DEBIAN_MIRROR = os.environ.get("LABS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+_DEBOOTSTRAP_SUITES = {"debian:bookworm": "bookworm", "debian:bookworm-slim": "bookworm"}
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def image_context(name: str) -> Path:
+    context = images_dir() / name
+    if not (context / "Dockerfile").is_file():
+        available = sorted(p.name for p in images_dir().iterdir() if (p / "Dockerfile").is_file())
+        raise NotFound(f"no image {name!r} in {images_dir()}", f"use one of: {', '.join(available)}")
+    return context
+
+
+def context_hash(context: Path) -> str:
+    """A hash of every file's path, executable bit and content in a build context."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        rel = path.relative_to(context).as_posix()
+        digest.update(rel.encode() + b"\0")
+        digest.update(b"x" if os.access(path, os.X_OK) else b"-")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:12]
+
+
+def image_tag(name: str) -> str:
+    return f"labs/{name}:{context_hash(image_context(name))}"
+
+
+def base_of(context: Path) -> str:
+    match = re.search(r"^\s*FROM\s+(\S+)", (context / "Dockerfile").read_text(), re.MULTILINE | re.IGNORECASE)
+    if not match:
+        raise BuildFailed(f"{context / 'Dockerfile'}: no FROM line", "start the Dockerfile with FROM debian:bookworm")
+    return match.group(1)
+
+
+def _has_image(client: docker.DockerClient, ref: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(ref)
+        return True
+    except ImageNotFound:
+        return False
+
+
+def ensure_base_image(client: docker.DockerClient, ref: str, progress: Progress = _quiet) -> None:
+    """Make ``ref`` present locally: pull it, or else build it offline with debootstrap."""
+    from docker.errors import APIError
+
+    if _has_image(client, ref):
+        return
+    progress(f"pulling base image {ref}")
+    try:
+        repository, _, tag = ref.partition(":")
+        client.images.pull(repository, tag=tag or "latest")
+        return
+    except APIError:
+        pass  # no registry here: build it ourselves below
+    suite = _DEBOOTSTRAP_SUITES.get(ref)
+    if suite is None:
+        raise BuildFailed(f"base image {ref} is not present and cannot be pulled", f"load it with `docker load`, or base the image on one of: {', '.join(_DEBOOTSTRAP_SUITES)}")
+    build_debian_base(client, ref, suite, progress)
+
+
+def build_debian_base(client: docker.DockerClient, ref: str, suite: str, progress: Progress = _quiet) -> None:
+    """debootstrap a minimal Debian ``suite`` and import it as ``ref``."""
+    debootstrap = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None)
+    if debootstrap is None or os.geteuid() != 0:
+        raise BuildFailed(
+            f"base image {ref} is missing, no registry answers, and it cannot be built here (needs root and debootstrap)",
+            "as root on Debian/Ubuntu run scripts/docker-engine (it installs debootstrap), or `docker load` a Debian image",
+        )
+    with tempfile.TemporaryDirectory(prefix="labs-base-") as tmp:
+        root = Path(tmp) / "rootfs"
+        progress(f"building base image {ref} offline with debootstrap ({suite}, about 30 s)")
+        run = subprocess.run(
+            [debootstrap, "--variant=minbase", suite, str(root), DEBIAN_MIRROR],
+            capture_output=True,
+            text=True,
+        )
+        if run.returncode != 0:
+            tail = "\n".join((run.stdout + run.stderr).splitlines()[-8:])
+            raise BuildFailed(f"debootstrap of {suite} failed:\n{tail}", f"check that {DEBIAN_MIRROR} is reachable (LABS_DEBIAN_MIRROR sets another mirror)")
+        for leftover in (root / "var/cache/apt/archives").glob("*.deb"):
+            leftover.unlink()
+        progress(f"importing base image {ref}")
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        try:
+            repository, _, tag = ref.partition(":")
+            client.api.import_image_from_stream(tar.stdout, repository=repository, tag=tag, changes=['CMD ["bash"]'])
+        finally:
+            tar.stdout.close()
+            tar.wait()
+    if not _has_image(client, ref):
+        raise BuildFailed(f"importing the base image {ref} failed", "run `labs doctor`; the engine's log may say more")
+
+
+def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _quiet) -> str:
+    """Build images/<name> unless an image of the same context hash exists; return its tag."""
+    context = image_context(name)
+    tag = image_tag(name)
+    if _has_image(client, tag):
+        return tag
+    ensure_base_image(client, base_of(context), progress)
+    progress(f"building image {tag}")
+    log: list[str] = []
+    from docker.errors import APIError
+
+    try:
+        stream = client.api.build(
+            path=str(context),
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            labels={**labels.managed(), labels.CONTEXT: tag.rsplit(":", 1)[1]},
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                log.append(chunk["error"])
+                tail = "\n".join(line for line in log[-15:] if line.strip())
+                raise BuildFailed(f"building image {name} from {context} failed:\n{tail}", "fix the failing step in the Dockerfile; network errors in apt-get are often transient, so retry")
+            text = chunk.get("stream", "")
+            for line in text.splitlines():
+                if line.strip():
+                    log.append(line)
+                    if line.startswith("Step "):
+                        progress(f"building {name}: {line}")
+    except APIError as err:
+        raise BuildFailed(f"building image {name} failed: {err.explanation or err}", "see `labs doctor` (disk space, engine health)") from None
+    return tag
+
+
+def ensure_images(client: docker.DockerClient, names: list[str], progress: Progress = _quiet) -> dict[str, str]:
+    """Tags for each image name, building what is missing."""
+    return {name: ensure_image(client, name, progress) for name in dict.fromkeys(names)}

@@ -1,0 +1,167 @@
+"""A running lab instance, as the engine knows it: found by labels, never by name.
+
+One lab can run as several instances side by side (``--instance``): each has
+its own network, containers and per-instance values. The default instance of a
+lab has the shortest names (``labs-<lab>-<service>``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from orchestrator import labels
+from orchestrator.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+    from docker.models.networks import Network
+
+DEFAULT_INSTANCE = "default"
+INSTANCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
+
+
+def check_instance_name(name: str) -> str:
+    if not INSTANCE_PATTERN.match(name):
+        raise UsageError(f"--instance {name!r}: use 1-20 lowercase letters, digits or dashes", "for example --instance alice or --instance ci-2")
+    return name
+
+
+def instance_key(lab_id: str, instance: str = DEFAULT_INSTANCE) -> str:
+    return lab_id if instance == DEFAULT_INSTANCE else f"{lab_id}.{instance}"
+
+
+def resource_prefix(lab_id: str, instance: str = DEFAULT_INSTANCE) -> str:
+    return f"labs-{lab_id}" if instance == DEFAULT_INSTANCE else f"labs-{lab_id}-{instance}"
+
+
+@dataclass
+class LabInstance:
+    """What exists of one instance: its network, containers and values."""
+
+    lab_id: str
+    instance: str
+    key: str
+    services: list[str]  # the services the instance was started with
+    main: str
+    values: dict[str, str]
+    folder: str
+    network: Network | None = None
+    containers: dict[str, Container] = field(default_factory=dict)
+    already_running: bool = False  # set by start_lab when nothing had to be done
+
+    @property
+    def missing(self) -> list[str]:
+        return [s for s in self.services if s not in self.containers]
+
+    @property
+    def not_running(self) -> list[str]:
+        return [s for s, c in self.containers.items() if c.status != "running"]
+
+    @property
+    def state(self) -> str:
+        """running, degraded (a service missing or stopped, or no network), or stopped."""
+        if not self.containers and self.network is None:
+            return "stopped"
+        if self.missing or self.not_running or self.network is None:
+            return "degraded"
+        return "running"
+
+    def container(self, service: str | None = None) -> Container:
+        service = service or self.main
+        if service not in self.containers:
+            known = ", ".join(sorted(self.containers)) or "none"
+            raise NotFound(f"lab {self.key} has no running service {service!r} (services: {known})", f"run `labs status`; `labs reset {self.lab_id}` recreates missing services")
+        return self.containers[service]
+
+    def published_port(self, service: str, container_port: int) -> int | None:
+        """The 127.0.0.1 port the engine bound for ``container_port`` now (it can change on restart)."""
+        container = self.container(service)
+        container.reload()
+        bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{container_port}/tcp") or []
+        for binding in bindings:
+            if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
+                return int(binding["HostPort"])
+        return None
+
+    def ports(self) -> dict[str, list[str]]:
+        """Published ports per service, as ``127.0.0.1:HOST->CONTAINER``."""
+        shown: dict[str, list[str]] = {}
+        for service, container in self.containers.items():
+            for spec, bindings in (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).items():
+                for binding in bindings or []:
+                    shown.setdefault(service, []).append(f"{binding['HostIp']}:{binding['HostPort']}->{spec.split('/')[0]}")
+        return shown
+
+    def to_dict(self) -> dict:
+        return {
+            "lab": self.lab_id,
+            "instance": self.instance,
+            "key": self.key,
+            "state": self.state,
+            "services": {
+                s: (self.containers[s].status if s in self.containers else "missing") for s in self.services
+            },
+            "containers": {s: c.name for s, c in self.containers.items()},
+            "ports": self.ports(),
+            "folder": self.folder,
+        }
+
+
+def find_instances(client: docker.DockerClient, lab_id: str | None = None, key: str | None = None) -> list[LabInstance]:
+    """Every instance with a labelled container or network, grouped by instance key."""
+    selector = labels.filters(lab=lab_id, instance=key)
+    networks = client.networks.list(filters=selector)
+    containers = client.containers.list(all=True, filters=selector)
+    found: dict[str, LabInstance] = {}
+
+    def entry(resource_labels: dict) -> LabInstance:
+        ikey = resource_labels.get(labels.INSTANCE, "?")
+        if ikey not in found:
+            lab = resource_labels.get(labels.LAB, "?")
+            found[ikey] = LabInstance(
+                lab_id=lab,
+                instance=ikey.split(".", 1)[1] if "." in ikey else DEFAULT_INSTANCE,
+                key=ikey,
+                services=[],
+                main="",
+                values={},
+                folder=resource_labels.get(labels.FOLDER, ""),
+            )
+        return found[ikey]
+
+    for network in networks:
+        net_labels = network.attrs.get("Labels") or {}
+        inst = entry(net_labels)
+        inst.network = network
+        inst.services = [s for s in net_labels.get(f"{labels.PREFIX}.services", "").split(",") if s]
+        inst.main = net_labels.get(labels.MAIN, "")
+        try:
+            inst.values = json.loads(net_labels.get(labels.VALUES, "{}"))
+        except ValueError:
+            inst.values = {}
+    for container in containers:
+        inst = entry(container.labels)
+        service = container.labels.get(labels.SERVICE, container.name)
+        inst.containers[service] = container
+        if service not in inst.services:
+            inst.services.append(service)
+        if container.labels.get(labels.MAIN) == "true" and not inst.main:
+            inst.main = service
+    for inst in found.values():
+        if not inst.main and inst.services:
+            inst.main = inst.services[0]
+    return sorted(found.values(), key=lambda i: i.key)
+
+
+def get_instance(client: docker.DockerClient, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
+    """The instance, or ``NotFound`` saying how to start it."""
+    key = instance_key(lab_id, instance)
+    found = find_instances(client, key=key)
+    if not found:
+        flag = "" if instance == DEFAULT_INSTANCE else f" --instance {instance}"
+        raise NotFound(f"lab {key} is not running", f"start it with `labs start {lab_id}{flag}`")
+    return found[0]

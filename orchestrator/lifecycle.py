@@ -1,0 +1,311 @@
+"""The lab lifecycle: start, solve, reset, stop and status of lab instances.
+
+``start_lab`` builds what is missing, creates one network and one container per
+service (labelled, ports on 127.0.0.1 only, hardened), waits for the
+environment and applies the lab's break. Any failure or interrupt on the way
+removes everything it created, by label. Nothing here prints: progress goes to
+a callback.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from orchestrator import labels
+from orchestrator.engine import connect, engine_errors
+from orchestrator.errors import Conflict, Interrupted
+from orchestrator.images import ensure_images
+from orchestrator.instance import (
+    DEFAULT_INSTANCE,
+    LabInstance,
+    find_instances,
+    get_instance,
+    instance_key,
+    resource_prefix,
+)
+from orchestrator.locks import instance_lock
+from orchestrator.ports import holder, is_free
+from orchestrator.provision import DeployResult, apply_deploy
+from orchestrator.readiness import wait_all_ready
+from orchestrator.spec import Lab
+
+if TYPE_CHECKING:
+    import docker
+
+Progress = Callable[[str], None]
+
+# Capabilities every lab container keeps unless its image declares its own set
+# (label io.labs.caps): enough for a Debian daemon to start as root and drop
+# to its user, and for a learner to install a package.
+DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"]
+IMAGE_CAPS_LABEL = f"{labels.PREFIX}.caps"
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def generate_values(lab: Lab) -> dict[str, str]:
+    """Random per-instance values: a nonce always, plus the lab's declared ones."""
+    values = {"nonce": "".join(secrets.choice(_ALPHABET) for _ in range(16))}
+    for name, length in lab.values.items():
+        values[name] = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    return values
+
+
+def _render_env(env: dict[str, str], values: dict[str, str]) -> dict[str, str]:
+    return {name: string.Template(text).safe_substitute(values) for name, text in env.items()}
+
+
+def _check_ports(client: docker.DockerClient, lab: Lab, instance: str) -> None:
+    if instance != DEFAULT_INSTANCE:
+        return  # named instances publish on free ports the engine picks
+    for service_name, service in lab.services.items():
+        for port in service.ports:
+            if port.host is not None and not is_free(port.host):
+                raise Conflict(
+                    f"port 127.0.0.1:{port.host} (service {service_name} of {lab.id}) is already in use by {holder(port.host, client)}",
+                    f"stop that, or run another instance on free ports: `labs start {lab.id} --instance NAME`",
+                )
+
+
+def _create_network(client: docker.DockerClient, lab: Lab, instance: str, values: dict[str, str]):
+    key = instance_key(lab.id, instance)
+    return client.networks.create(
+        resource_prefix(lab.id, instance),
+        driver="bridge",
+        check_duplicate=True,
+        labels={
+            **labels.managed(),
+            labels.LAB: lab.id,
+            labels.INSTANCE: key,
+            labels.FOLDER: str(lab.folder),
+            labels.MAIN: lab.main_service,
+            labels.VALUES: json.dumps(values),
+            f"{labels.PREFIX}.services": ",".join(lab.services),
+        },
+    )
+
+
+def _create_container(client: docker.DockerClient, lab: Lab, instance: str, service_name: str, tag: str, network, values):
+    service = lab.services[service_name]
+    image_caps = (client.images.get(tag).labels or {}).get(IMAGE_CAPS_LABEL)
+    caps = sorted(set((image_caps.split() if image_caps else DEFAULT_CAPS) + list(service.cap_add)))
+    ports = {}
+    for port in service.ports:
+        host_port = port.host if instance == DEFAULT_INSTANCE else None
+        ports[f"{port.container}/tcp"] = ("127.0.0.1", host_port) if host_port else ("127.0.0.1",)
+    return client.containers.create(
+        tag,
+        command=service.command,
+        name=f"{resource_prefix(lab.id, instance)}-{service_name}",
+        hostname=service_name,
+        labels={
+            **labels.managed(),
+            labels.LAB: lab.id,
+            labels.INSTANCE: instance_key(lab.id, instance),
+            labels.SERVICE: service_name,
+            labels.FOLDER: str(lab.folder),
+            labels.MAIN: "true" if service_name == lab.main_service else "false",
+        },
+        environment=_render_env(service.env, values),
+        network=network.name,
+        networking_config={network.name: client.api.create_endpoint_config(aliases=[service_name])},
+        ports=ports,
+        mem_limit=service.limits.memory_bytes,
+        memswap_limit=service.limits.memory_bytes,
+        nano_cpus=int(service.limits.cpus * 1e9),
+        pids_limit=service.limits.pids,
+        cap_drop=["ALL"],
+        cap_add=caps,
+        security_opt=["no-new-privileges"],
+        privileged=False,
+        detach=True,
+    )
+
+
+def _start_containers(containers: list) -> None:
+    from docker.errors import APIError
+
+    def start(container):
+        try:
+            container.start()
+        except APIError as err:
+            text = str(err.explanation or err)
+            if "port is already allocated" in text or "address already in use" in text:
+                raise Conflict(f"starting {container.name}: {text}", "free that port or use `labs start LAB --instance NAME`") from None
+            raise
+
+    with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
+        for future in [pool.submit(start, c) for c in containers]:
+            future.result()
+
+
+def _create_services(client, lab: Lab, instance: str, tags: dict[str, str], network, values, progress: Progress) -> dict:
+    created = {}
+    for name, service in lab.services.items():
+        created[name] = _create_container(client, lab, instance, name, tags[service.image], network, values)
+    progress(f"starting {len(created)} service(s): {', '.join(created)}")
+    _start_containers(list(created.values()))
+    progress("waiting for the environment")
+    wait_all_ready([(n, c, lab.services[n].readiness) for n, c in created.items()])
+    return created
+
+
+def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet) -> LabInstance:
+    """Start ``lab`` broken; if that instance already runs, return it unchanged."""
+    client = connect()
+    key = instance_key(lab.id, instance)
+    with instance_lock(key, f"start {lab.id}"), engine_errors(f"starting {key}"):
+        existing = find_instances(client, key=key)
+        if existing:
+            inst = existing[0]
+            if inst.state == "running":
+                inst.already_running = True
+                return inst
+            raise Conflict(
+                f"lab {key} is partly there ({inst.state}: missing {', '.join(inst.missing + inst.not_running) or 'network'})",
+                f"`labs reset {lab.id}` rebuilds it broken, or `labs stop {lab.id}` removes it",
+            )
+        tags = ensure_images(client, [s.image for s in lab.services.values()], progress)
+        _check_ports(client, lab, instance)
+        values = generate_values(lab)
+        try:
+            progress(f"creating network {resource_prefix(lab.id, instance)}")
+            network = _create_network(client, lab, instance, values)
+            _create_services(client, lab, instance, tags, network, values, progress)
+            inst = get_instance(client, lab.id, instance)
+            progress("breaking the environment (break.py)")
+            apply_deploy(inst, lab.path(lab.break_))
+            return inst
+        except KeyboardInterrupt:
+            _remove_instance(client, key)
+            raise Interrupted(f"interrupted: start of {key} rolled back", "nothing of it is left running") from None
+        except BaseException:
+            _remove_instance(client, key)
+            raise
+
+
+def _remove_instance(client: docker.DockerClient, key: str | None, lab_id: str | None = None) -> int:
+    """Remove every labelled container, network and volume of an instance (or all); returns the count."""
+    from docker.errors import NotFound as DockerNotFound
+
+    selector = labels.filters(instance=key, lab=lab_id)
+    removed = 0
+    containers = client.containers.list(all=True, filters=selector)
+
+    def remove(container):
+        try:
+            container.remove(force=True, v=True)
+        except DockerNotFound:
+            return 0
+        return 1
+
+    if containers:
+        with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
+            removed += sum(pool.map(remove, containers))
+    for network in client.networks.list(filters=selector):
+        try:
+            network.remove()
+            removed += 1
+        except DockerNotFound:
+            pass
+    for volume in client.volumes.list(filters=selector):
+        try:
+            volume.remove(force=True)
+            removed += 1
+        except DockerNotFound:
+            pass
+    return removed
+
+
+@dataclass
+class StopResult:
+    keys: list[str]
+    removed: int
+
+
+def stop_lab(lab_id: str, instance: str = DEFAULT_INSTANCE) -> StopResult:
+    """Remove the instance by label alone (its lab folder may be gone). Idempotent."""
+    client = connect()
+    key = instance_key(lab_id, instance)
+    with instance_lock(key, f"stop {lab_id}"), engine_errors(f"stopping {key}"):
+        removed = _remove_instance(client, key)
+    from orchestrator.progress import forget
+
+    forget(key)
+    return StopResult([key] if removed else [], removed)
+
+
+def stop_all() -> StopResult:
+    client = connect()
+    with engine_errors("stopping all labs"):
+        keys = [inst.key for inst in find_instances(client)]
+        removed = _remove_instance(client, None)
+    from orchestrator.progress import forget
+
+    for key in keys:
+        forget(key)
+    return StopResult(keys, removed)
+
+
+def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet) -> LabInstance:
+    """Back to a freshly broken state: fresh containers from the images, the same network and values."""
+    client = connect()
+    key = instance_key(lab.id, instance)
+    with instance_lock(key, f"reset {lab.id}"), engine_errors(f"resetting {key}"):
+        found = find_instances(client, key=key)
+        if not found or found[0].network is None:
+            _remove_instance(client, key)
+            progress(f"{key} was not running: starting it")
+        else:
+            current = found[0]
+            tags = ensure_images(client, [s.image for s in lab.services.values()], progress)
+            progress("removing the old containers")
+            for container in current.containers.values():
+                container.remove(force=True, v=True)
+            try:
+                _create_services(client, lab, instance, tags, current.network, current.values, progress)
+                inst = get_instance(client, lab.id, instance)
+                progress("breaking the environment (break.py)")
+                apply_deploy(inst, lab.path(lab.break_))
+            except KeyboardInterrupt:
+                _remove_instance(client, key)
+                raise Interrupted(f"interrupted: reset of {key} rolled back; the lab is stopped", f"start it again with `labs start {lab.id}`") from None
+            except BaseException:
+                _remove_instance(client, key)
+                raise
+            from orchestrator.progress import forget
+
+            forget(key)
+            return inst
+    return start_lab(lab, instance, progress)
+
+
+def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE) -> DeployResult:
+    """Apply the reference solution to a running instance."""
+    client = connect()
+    key = instance_key(lab.id, instance)
+    with instance_lock(key, f"solve {lab.id}"), engine_errors(f"solving {key}"):
+        inst = get_instance(client, lab.id, instance)
+        return apply_deploy(inst, lab.path(lab.solution))
+
+
+def lab_status(lab_id: str | None = None) -> list[LabInstance]:
+    client = connect()
+    with engine_errors("reading lab status"):
+        return find_instances(client, lab_id=lab_id)
+
+
+def running_instance(lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
+    client = connect()
+    with engine_errors(f"finding {lab_id}"):
+        return get_instance(client, lab_id, instance)
+

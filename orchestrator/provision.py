@@ -1,0 +1,124 @@
+"""Applying a lab's pyinfra deploys (break.py, solution.py) to its running containers.
+
+pyinfra runs in-process through its ``@docker/<container>`` connector. Every
+container must be running before pyinfra connects: given a stopped container,
+that connector would start it and then commit and remove it at disconnect.
+
+Inside a deploy, ``host.data`` carries ``service`` (the service name),
+``values`` (the instance's random values), ``lab_dir`` and ``instance``; each
+service is also an inventory group, so ``"proxy" in host.groups`` works too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.errors import BuildFailed, Timeout
+from orchestrator.instance import LabInstance
+
+# Per-command and whole-deploy deadlines, in seconds.
+COMMAND_TIMEOUT = 120
+DEPLOY_TIMEOUT = 300
+
+
+@dataclass
+class DeployResult:
+    operations: int = 0
+    changed: int = 0
+    per_service: dict[str, int] = field(default_factory=dict)  # changed operations per service
+
+
+class _DeployCodeError(Exception):
+    """The deploy file itself raised while its operations were being collected."""
+
+
+def _load_deploy(state, deploy: Path) -> None:
+    """Execute the deploy file once per host, collecting its operations (as pyinfra's CLI does).
+
+    pyinfra's CLI module is not imported: it monkey-patches the whole process for gevent.
+    """
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.context import ctx_config, ctx_host
+
+    code = compile(deploy.read_text(encoding="utf-8"), str(deploy), "exec")
+    state.current_deploy_filename = str(deploy)
+    state.current_exec_filename = str(deploy)
+    for host in state.inventory.get_active_hosts():
+        with ctx_config.use(state.config.copy()), ctx_host.use(host):
+            try:
+                exec(code, {"__file__": str(deploy), "__name__": "__deploy__"})
+            except PyinfraError:
+                raise
+            except Exception as err:
+                raise _DeployCodeError() from err
+
+
+def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY_TIMEOUT) -> DeployResult:
+    """Run the pyinfra deploy file ``deploy`` against every container of ``instance``."""
+    import gevent
+    from pyinfra.api import Config, Inventory, State
+    from pyinfra.api.connect import connect_all, disconnect_all
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.api.operations import run_ops
+    from pyinfra.api.state import StateStage
+    from pyinfra.context import ctx_state
+
+    not_running = instance.missing + instance.not_running
+    if not_running:
+        raise BuildFailed(
+            f"cannot apply {deploy.name} to {instance.key}: service(s) {', '.join(not_running)} not running",
+            f"`labs reset {instance.lab_id}` recreates them",
+        )
+    hosts, groups = [], {}
+    for service, container in instance.containers.items():
+        name = f"@docker/{container.name}"
+        hosts.append((name, {
+            "service": service,
+            "values": dict(instance.values),
+            "lab_dir": instance.folder,
+            "instance": instance.key,
+            "_timeout": COMMAND_TIMEOUT,
+        }))
+        groups[service] = ([name], {})
+    inventory = Inventory((hosts, {}), **groups)
+    state = State(inventory, Config())
+    ctx_state.set(state)
+    where = f"{deploy.name} of lab {instance.lab_id}"
+    try:
+        with gevent.Timeout(timeout, Timeout(f"{where} did not finish within {timeout:g} s", "a command in the deploy hangs; run it by hand in `labs shell` to see why")):
+            state.set_stage(StateStage.Connect)
+            connect_all(state)
+            for host in inventory:
+                # Never let the connector commit and remove a lab container.
+                if getattr(host, "connector", None) is not None:
+                    host.connector.no_stop = True
+            if state.failed_hosts:
+                raise BuildFailed(f"{where}: could not connect to {', '.join(h.name for h in state.failed_hosts)}", "check the containers with `labs status`")
+            state.set_stage(StateStage.Prepare)
+            _load_deploy(state, deploy)
+            state.set_stage(StateStage.Execute)
+            run_ops(state)
+    except _DeployCodeError as err:
+        cause = err.__cause__
+        raise BuildFailed(f"{where} raised {type(cause).__name__}: {cause}", f"fix {deploy}") from None
+    except PyinfraError as err:
+        raise BuildFailed(f"{where} failed: {err}", f"fix {deploy}; run it by hand with `labs shell` to see the command's output") from None
+    finally:
+        try:
+            disconnect_all(state)
+        except Exception:
+            pass
+    failed = [h.name for h in inventory if state.get_results_for_host(h).error_ops]
+    if failed or state.failed_hosts:
+        names = failed or [h.name for h in state.failed_hosts]
+        raise BuildFailed(f"{where} failed on {', '.join(names)}", f"an operation in {deploy} failed; run its command in `labs shell` to see why")
+    result = DeployResult()
+    for host in inventory:
+        # Count what really ran: an operation changed something when it executed commands.
+        metas = [op.operation_meta for op in state.ops[host].values()]
+        changed = sum(1 for meta in metas if meta.is_complete() and meta.did_change())
+        result.operations += len(metas)
+        result.changed += changed
+        result.per_service[host.data.service] = changed
+    return result

@@ -1,0 +1,222 @@
+"""The lab spec: ``lab.yaml`` as pydantic models, and the loader that checks a lab folder.
+
+A lab is one folder::
+
+    labs/<id>/
+        lab.yaml            this spec
+        briefing.md         the incident ticket the learner reads
+        break.py            pyinfra deploy that breaks the environment
+        solution.py         pyinfra deploy that fixes it (the reference solution)
+        test_objectives.py  testinfra suite; each test is one objective
+
+``load_lab(folder)`` returns a validated ``Lab`` or raises one ``SpecError``
+naming the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchestrator.errors import SpecError
+
+ID_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+SERVICE_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+VALUE_PATTERN = r"^[a-z][a-z0-9_]*$"
+MAX_SPEC_BYTES = 256 * 1024
+
+# Ceilings no lab may exceed, whatever its spec says.
+MAX_MEMORY = 2 * 1024**3
+MAX_CPUS = 2.0
+MAX_PIDS = 2048
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)b?$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str | int) -> int:
+    """``"256m"`` → bytes. Accepts k, m, g suffixes (binary), or a plain byte count."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a size such as 128m or 1g")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[unit.lower()])
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Port(_Model):
+    """A container port published on 127.0.0.1 (only ever on the loopback)."""
+
+    container: int = Field(ge=1, le=65535)
+    host: int | None = Field(default=None, ge=1, le=65535, description="fixed host port; none picks a free one")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value):
+        # "8080:80" (host:container, as in compose) or "80" (any free host port)
+        if isinstance(value, int):
+            return {"container": value}
+        if isinstance(value, str):
+            parts = value.split(":")
+            if len(parts) == 1 and parts[0].isdigit():
+                return {"container": int(parts[0])}
+            if len(parts) == 2 and all(p.isdigit() for p in parts):
+                return {"host": int(parts[0]), "container": int(parts[1])}
+            raise ValueError(f"{value!r} is not a port such as \"8080:80\" or \"80\"")
+        return value
+
+
+class Limits(_Model):
+    """Resource limits applied to the container (defaults suit small labs)."""
+
+    memory: str = "256m"
+    cpus: float = Field(default=1.0, gt=0, le=MAX_CPUS)
+    pids: int = Field(default=256, ge=16, le=MAX_PIDS)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        size = parse_size(value)
+        if size < 16 * 1024**2:
+            raise ValueError(f"memory {value} is below the 16m minimum")
+        if size > MAX_MEMORY:
+            raise ValueError(f"memory {value} is above the 2g ceiling")
+        return value
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_size(self.memory)
+
+
+class Readiness(_Model):
+    """How to tell the environment is up: a shell command run inside the container.
+
+    It checks the substrate (the container's init finished), never the service
+    the learner must fix, which is broken by design.
+    """
+
+    command: str = "test -e /run/labs/ready"
+    timeout: float = Field(default=60, gt=0, le=600)
+
+
+class Service(_Model):
+    image: str = Field(pattern=SERVICE_PATTERN, description="a folder under images/")
+    ports: list[Port] = []
+    env: dict[str, str] = {}
+    readiness: Readiness = Readiness()
+    limits: Limits = Limits()
+    cap_add: list[Annotated[str, Field(pattern=r"^[A-Z_]+$")]] = []
+    command: list[str] | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return env
+
+
+class Lab(_Model):
+    id: str = Field(pattern=ID_PATTERN, max_length=40)
+    title: str = Field(min_length=3, max_length=100)
+    summary: str = Field(min_length=3, max_length=400)
+    difficulty: Literal["beginner", "intermediate", "advanced"]
+    minutes: int = Field(ge=1, le=600, description="estimated minutes to solve")
+    tags: list[str] = []
+    main: str | None = Field(default=None, description="the service `labs shell` enters by default")
+    services: dict[Annotated[str, Field(pattern=SERVICE_PATTERN, max_length=30)], Service] = Field(min_length=1)
+    hints: list[str] = Field(min_length=1)
+    values: dict[Annotated[str, Field(pattern=VALUE_PATTERN)], int] = Field(
+        default={}, description="per-instance random values: name -> length (nonce is always there)"
+    )
+    briefing: str = "briefing.md"
+    break_: str = Field(default="break.py", alias="break")
+    solution: str = "solution.py"
+    solution_notes: str | None = "SOLUTION.md"
+    suite: str = "test_objectives.py"
+
+    # Set by load_lab, not by the YAML.
+    folder: Path = Field(default=Path("."), exclude=True)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _main_is_a_service(self):
+        if self.main is not None and self.main not in self.services:
+            raise ValueError(f"main service {self.main!r} is not one of the services ({', '.join(self.services)})")
+        for name, length in self.values.items():
+            if not 8 <= length <= 64:
+                raise ValueError(f"value {name!r}: length {length} must be between 8 and 64")
+        return self
+
+    @property
+    def main_service(self) -> str:
+        return self.main or next(iter(self.services))
+
+    def path(self, relative: str) -> Path:
+        return self.folder / relative
+
+    @property
+    def briefing_text(self) -> str:
+        return self.path(self.briefing).read_text(encoding="utf-8")
+
+
+def _field_path(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("function-after", "function-before")]
+    return ".".join(parts) or "(top level)"
+
+
+def _check_relative(lab_yaml: Path, field: str, value: str) -> None:
+    path = Path(value)
+    if path.is_absolute() or ".." in path.parts:
+        raise SpecError(f"{lab_yaml}: {field}: {value!r} must be a file inside the lab folder", "use a path relative to the lab folder, without '..'")
+
+
+def load_lab(folder: Path) -> Lab:
+    """Read and validate ``folder/lab.yaml``; every referenced file must exist inside the folder."""
+    folder = Path(folder)
+    lab_yaml = folder / "lab.yaml"
+    if not lab_yaml.is_file():
+        raise SpecError(f"{folder}: no lab.yaml in this folder", "every lab folder needs a lab.yaml (see `labs new`)")
+    if lab_yaml.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"{lab_yaml}: file is larger than {MAX_SPEC_BYTES // 1024} KiB", "a lab.yaml is a short spec; keep long text in briefing.md")
+    try:
+        raw = yaml.safe_load(lab_yaml.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(f"{lab_yaml}: not UTF-8 text", "save the file as UTF-8") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{lab_yaml}:{where}: invalid YAML: {problem}", "fix the YAML syntax (indentation, quotes, colons)") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{lab_yaml}: expected a mapping of fields (id, title, services, ...), got {type(raw).__name__}", "see `labs schema` for the format")
+    try:
+        lab = Lab.model_validate({**raw, "folder": folder.resolve()})
+    except ValidationError as err:
+        first = err.errors()[0]
+        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise SpecError(f"{lab_yaml}: {_field_path(first['loc'])}: {message}{more}", "see `labs schema` for the format of lab.yaml") from None
+    if lab.id != folder.name:
+        raise SpecError(f"{lab_yaml}: id: {lab.id!r} does not match the folder name {folder.name!r}", f"rename the folder or set id: {folder.name}")
+    files = {"briefing": lab.briefing, "break": lab.break_, "solution": lab.solution, "suite": lab.suite}
+    if lab.solution_notes:
+        files["solution_notes"] = lab.solution_notes
+    for field, value in files.items():
+        _check_relative(lab_yaml, field, value)
+        if not (folder / value).is_file():
+            if field == "solution_notes" and value == "SOLUTION.md":
+                continue  # optional with its default
+            raise SpecError(f"{lab_yaml}: {field}: file {value!r} does not exist in {folder}", f"create {folder / value} or change the {field} field")
+    return lab
