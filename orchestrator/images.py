@@ -35,12 +35,14 @@ def _quiet(_: str) -> None:
     pass
 
 
-def image_context(name: str) -> Path:
-    context = images_dir() / name
-    if not (context / "Dockerfile").is_file():
-        available = sorted(p.name for p in images_dir().iterdir() if (p / "Dockerfile").is_file())
-        raise NotFound(f"no image {name!r} in {images_dir()}", f"use one of: {', '.join(available)}")
-    return context
+def image_context(name: str, lab_folder: Path | None = None) -> Path:
+    """The build context of image ``name``: the lab's own ``images/<name>`` first, then the shared one."""
+    candidates = ([lab_folder / "images" / name] if lab_folder else []) + [images_dir() / name]
+    for context in candidates:
+        if (context / "Dockerfile").is_file():
+            return context
+    available = sorted(p.name for p in images_dir().iterdir() if (p / "Dockerfile").is_file())
+    raise NotFound(f"no image {name!r} in {' or '.join(str(c.parent) for c in candidates)}", f"use one of: {', '.join(available)}, or add images/{name}/Dockerfile to the lab folder")
 
 
 def context_hash(context: Path) -> str:
@@ -54,8 +56,8 @@ def context_hash(context: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def image_tag(name: str) -> str:
-    return f"labs/{name}:{context_hash(image_context(name))}"
+def image_tag(name: str, lab_folder: Path | None = None) -> str:
+    return f"labs/{name}:{context_hash(image_context(name, lab_folder))}"
 
 
 def base_of(context: Path) -> str:
@@ -127,10 +129,10 @@ def build_debian_base(client: docker.DockerClient, ref: str, suite: str, progres
         raise BuildFailed(f"importing the base image {ref} failed", "run `labs doctor`; the engine's log may say more")
 
 
-def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _quiet) -> str:
-    """Build images/<name> unless an image of the same context hash exists; return its tag."""
-    context = image_context(name)
-    tag = image_tag(name)
+def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _quiet, lab_folder: Path | None = None) -> str:
+    """Build image ``name`` unless an image of the same context hash exists; return its tag."""
+    context = image_context(name, lab_folder)
+    tag = f"labs/{name}:{context_hash(context)}"
     if _has_image(client, tag):
         return tag
     ensure_base_image(client, base_of(context), progress)
@@ -164,6 +166,6 @@ def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _q
     return tag
 
 
-def ensure_images(client: docker.DockerClient, names: list[str], progress: Progress = _quiet) -> dict[str, str]:
+def ensure_images(client: docker.DockerClient, names: list[str], progress: Progress = _quiet, lab_folder: Path | None = None) -> dict[str, str]:
     """Tags for each image name, building what is missing."""
-    return {name: ensure_image(client, name, progress) for name in dict.fromkeys(names)}
+    return {name: ensure_image(client, name, progress, lab_folder) for name in dict.fromkeys(names)}

@@ -51,7 +51,14 @@ class LabInstance:
     folder: str
     network: Network | None = None
     containers: dict[str, Container] = field(default_factory=dict)
+    markers: list = field(default_factory=list)  # the completion-marker volume(s)
     already_running: bool = False  # set by start_lab when nothing had to be done
+    resumed: bool = False  # set by start_lab when stopped containers were started again
+
+    @property
+    def complete(self) -> bool:
+        """The start finished (break applied); without this, what exists is an interrupted start."""
+        return bool(self.markers)
 
     @property
     def missing(self) -> list[str]:
@@ -63,9 +70,12 @@ class LabInstance:
 
     @property
     def state(self) -> str:
-        """running, degraded (a service missing or stopped, or no network), or stopped."""
+        """running; incomplete (a start did not finish: being started, or interrupted);
+        degraded (a service missing or stopped, or no network); or stopped."""
         if not self.containers and self.network is None:
             return "stopped"
+        if not self.complete:
+            return "incomplete"
         if self.missing or self.not_running or self.network is None:
             return "degraded"
         return "running"
@@ -116,6 +126,7 @@ def find_instances(client: docker.DockerClient, lab_id: str | None = None, key: 
     selector = labels.filters(lab=lab_id, instance=key)
     networks = client.networks.list(filters=selector)
     containers = client.containers.list(all=True, filters=selector)
+    volumes = client.volumes.list(filters=selector)
     found: dict[str, LabInstance] = {}
 
     def entry(resource_labels: dict) -> LabInstance:
@@ -151,6 +162,10 @@ def find_instances(client: docker.DockerClient, lab_id: str | None = None, key: 
             inst.services.append(service)
         if container.labels.get(labels.MAIN) == "true" and not inst.main:
             inst.main = service
+    for volume in volumes:
+        volume_labels = volume.attrs.get("Labels") or {}
+        if volume_labels.get(labels.MARKER) == "complete":
+            entry(volume_labels).markers.append(volume)
     for inst in found.values():
         if not inst.main and inst.services:
             inst.main = inst.services[0]

@@ -76,14 +76,37 @@ def _check_ports(client: docker.DockerClient, lab: Lab, instance: str) -> None:
                 )
 
 
-def _create_network(client: docker.DockerClient, lab: Lab, instance: str, values: dict[str, str]):
+def _network_options(lab: Lab) -> dict:
+    """No egress unless the lab asks: without published ports the network is internal; with
+    them, the bridge does no masquerading, so replies from outside never come back."""
+    if lab.egress:
+        return {}
+    if not any(service.ports for service in lab.services.values()):
+        return {"internal": True}
+    return {"options": {"com.docker.network.bridge.enable_ip_masquerade": "false"}}
+
+
+def _create_network(client: docker.DockerClient, lab: Lab, instance: str, values: dict[str, str], session: str):
+    from docker.errors import APIError
+
     key = instance_key(lab.id, instance)
+    try:
+        return _network(client, lab, instance, values, session, key)
+    except APIError as err:
+        if err.status_code == 409:
+            raise Conflict(f"lab {key} is being started by another command (its network already exists)", "wait for it, then `labs status`") from None
+        raise
+
+
+def _network(client, lab, instance, values, session, key):
     return client.networks.create(
         resource_prefix(lab.id, instance),
         driver="bridge",
         check_duplicate=True,
+        **_network_options(lab),
         labels={
             **labels.managed(),
+            labels.SESSION: session,
             labels.LAB: lab.id,
             labels.INSTANCE: key,
             labels.FOLDER: str(lab.folder),
@@ -94,7 +117,7 @@ def _create_network(client: docker.DockerClient, lab: Lab, instance: str, values
     )
 
 
-def _create_container(client: docker.DockerClient, lab: Lab, instance: str, service_name: str, tag: str, network, values):
+def _create_container(client: docker.DockerClient, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str):
     service = lab.services[service_name]
     image_caps = (client.images.get(tag).labels or {}).get(IMAGE_CAPS_LABEL)
     caps = sorted(set((image_caps.split() if image_caps else DEFAULT_CAPS) + list(service.cap_add)))
@@ -109,6 +132,7 @@ def _create_container(client: docker.DockerClient, lab: Lab, instance: str, serv
         hostname=service_name,
         labels={
             **labels.managed(),
+            labels.SESSION: session,
             labels.LAB: lab.id,
             labels.INSTANCE: instance_key(lab.id, instance),
             labels.SERVICE: service_name,
@@ -148,10 +172,17 @@ def _start_containers(containers: list) -> None:
             future.result()
 
 
-def _create_services(client, lab: Lab, instance: str, tags: dict[str, str], network, values, progress: Progress) -> dict:
+def _create_services(client, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str, progress: Progress) -> dict:
+    from docker.errors import APIError
+
     created = {}
     for name, service in lab.services.items():
-        created[name] = _create_container(client, lab, instance, name, tags[service.image], network, values)
+        try:
+            created[name] = _create_container(client, lab, instance, name, tags[service.image], network, values, session)
+        except APIError as err:
+            if err.status_code == 409:
+                raise Conflict(f"a container named for {instance_key(lab.id, instance)} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
+            raise
     progress(f"starting {len(created)} service(s): {', '.join(created)}")
     _start_containers(list(created.values()))
     progress("waiting for the environment")
@@ -159,8 +190,45 @@ def _create_services(client, lab: Lab, instance: str, tags: dict[str, str], netw
     return created
 
 
+def _new_session() -> str:
+    return secrets.token_hex(6)
+
+
+def _mark_complete(client, lab: Lab, instance: str, session: str):
+    """Record that the instance is fully started (break applied): a small labelled volume."""
+    return client.volumes.create(
+        name=f"{resource_prefix(lab.id, instance)}-complete",
+        labels={**labels.managed(), labels.SESSION: session, labels.LAB: lab.id, labels.INSTANCE: instance_key(lab.id, instance), labels.MARKER: "complete"},
+    )
+
+
+def _build_and_break(client, lab: Lab, instance: str, tags, network, values, session: str, progress: Progress) -> LabInstance:
+    _create_services(client, lab, instance, tags, network, values, session, progress)
+    inst = get_instance(client, lab.id, instance)
+    progress("breaking the environment (break.py)")
+    apply_deploy(inst, lab.path(lab.break_))
+    inst.markers.append(_mark_complete(client, lab, instance, session))
+    return inst
+
+
+def _resume(client, inst: LabInstance, lab: Lab, progress: Progress) -> LabInstance:
+    """Start the stopped containers of a complete instance again (after an engine restart): the
+    learner's work inside them is kept."""
+    stopped = [c for c in inst.containers.values() if c.status != "running"]
+    progress(f"resuming {inst.key}: starting {len(stopped)} stopped service(s)")
+    _start_containers(stopped)
+    wait_all_ready([(s, c, lab.services[s].readiness) for s, c in inst.containers.items() if s in lab.services])
+    resumed = get_instance(client, lab.id, inst.instance)
+    resumed.resumed = True
+    return resumed
+
+
 def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet) -> LabInstance:
-    """Start ``lab`` broken; if that instance already runs, return it unchanged."""
+    """Start ``lab`` broken; if that instance already runs, return it unchanged.
+
+    Leftovers of an interrupted start (no completion marker) are removed first;
+    a complete instance whose containers were stopped (engine restart) is resumed.
+    """
     client = connect()
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"start {lab.id}"), engine_errors(f"starting {key}"):
@@ -170,34 +238,48 @@ def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
             if inst.state == "running":
                 inst.already_running = True
                 return inst
-            raise Conflict(
-                f"lab {key} is partly there ({inst.state}: missing {', '.join(inst.missing + inst.not_running) or 'network'})",
-                f"`labs reset {lab.id}` rebuilds it broken, or `labs stop {lab.id}` removes it",
-            )
-        tags = ensure_images(client, [s.image for s in lab.services.values()], progress)
+            if not inst.complete:
+                progress(f"removing leftovers of an interrupted start of {key}")
+                _remove_instance(client, key)
+            elif not inst.missing and inst.network is not None:
+                return _resume(client, inst, lab, progress)
+            else:
+                raise Conflict(
+                    f"lab {key} is degraded: {', '.join(inst.missing) or 'its network'} missing",
+                    f"`labs reset {lab.id}` rebuilds it broken, or `labs stop {lab.id}` removes it",
+                )
+        tags = ensure_images(client, [s.image for s in lab.services.values()], progress, lab.folder)
         _check_ports(client, lab, instance)
         values = generate_values(lab)
+        session = _new_session()
         try:
             progress(f"creating network {resource_prefix(lab.id, instance)}")
-            network = _create_network(client, lab, instance, values)
-            _create_services(client, lab, instance, tags, network, values, progress)
-            inst = get_instance(client, lab.id, instance)
-            progress("breaking the environment (break.py)")
-            apply_deploy(inst, lab.path(lab.break_))
-            return inst
+            network = _create_network(client, lab, instance, values, session)
+            return _build_and_break(client, lab, instance, tags, network, values, session, progress)
         except KeyboardInterrupt:
-            _remove_instance(client, key)
+            _rollback(client, key, session)
             raise Interrupted(f"interrupted: start of {key} rolled back", "nothing of it is left running") from None
         except BaseException:
-            _remove_instance(client, key)
+            _rollback(client, key, session)
             raise
 
 
-def _remove_instance(client: docker.DockerClient, key: str | None, lab_id: str | None = None) -> int:
+def _rollback(client, key: str, session: str | None) -> None:
+    """Remove what this command created (its session label), never another command's work.
+    Best effort: when the engine itself is gone, `labs stop` cleans up later."""
+    try:
+        _remove_instance(client, key, session=session)
+    except Exception:
+        pass
+
+
+def _remove_instance(client: docker.DockerClient, key: str | None, lab_id: str | None = None, session: str | None = None) -> int:
     """Remove every labelled container, network and volume of an instance (or all); returns the count."""
     from docker.errors import NotFound as DockerNotFound
 
     selector = labels.filters(instance=key, lab=lab_id)
+    if session:
+        selector["label"].append(f"{labels.SESSION}={session}")
     removed = 0
     containers = client.containers.list(all=True, filters=selector)
 
@@ -262,31 +344,44 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"reset {lab.id}"), engine_errors(f"resetting {key}"):
         found = find_instances(client, key=key)
-        if not found or found[0].network is None:
-            _remove_instance(client, key)
-            progress(f"{key} was not running: starting it")
-        else:
+        if found and found[0].network is not None:
             current = found[0]
-            tags = ensure_images(client, [s.image for s in lab.services.values()], progress)
+            tags = ensure_images(client, [s.image for s in lab.services.values()], progress, lab.folder)
             progress("removing the old containers")
-            for container in current.containers.values():
-                container.remove(force=True, v=True)
+            _remove_containers(list(current.containers.values()) + current.markers)
+            session = _new_session()
             try:
-                _create_services(client, lab, instance, tags, current.network, current.values, progress)
-                inst = get_instance(client, lab.id, instance)
-                progress("breaking the environment (break.py)")
-                apply_deploy(inst, lab.path(lab.break_))
+                inst = _build_and_break(client, lab, instance, tags, current.network, current.values, session, progress)
             except KeyboardInterrupt:
-                _remove_instance(client, key)
+                _rollback(client, key, None)
                 raise Interrupted(f"interrupted: reset of {key} rolled back; the lab is stopped", f"start it again with `labs start {lab.id}`") from None
             except BaseException:
-                _remove_instance(client, key)
+                _rollback(client, key, None)
                 raise
             from orchestrator.progress import forget
 
             forget(key)
             return inst
+        _remove_instance(client, key)
+        progress(f"{key} was not running: starting it")
     return start_lab(lab, instance, progress)
+
+
+def _remove_containers(resources: list) -> None:
+    from docker.errors import NotFound as DockerNotFound
+
+    def remove(resource):
+        try:
+            if hasattr(resource, "status"):
+                resource.remove(force=True, v=True)
+            else:
+                resource.remove(force=True)
+        except DockerNotFound:
+            pass
+
+    if resources:
+        with ThreadPoolExecutor(max_workers=min(8, len(resources))) as pool:
+            list(pool.map(remove, resources))
 
 
 def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE) -> DeployResult:

@@ -11,15 +11,16 @@ service is also an inventory group, so ``"proxy" in host.groups`` works too.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import BuildFailed, Timeout
 from orchestrator.instance import LabInstance
 
-# Per-command and whole-deploy deadlines, in seconds.
+# Per-command and whole-deploy deadlines, in seconds (LABS_DEPLOY_TIMEOUT overrides the latter).
 COMMAND_TIMEOUT = 120
-DEPLOY_TIMEOUT = 300
+DEPLOY_TIMEOUT = float(os.environ.get("LABS_DEPLOY_TIMEOUT", "300"))
 
 
 @dataclass

@@ -144,6 +144,7 @@ class Lab(_Model):
     solution: str = "solution.py"
     solution_notes: str | None = "SOLUTION.md"
     suite: str = "test_objectives.py"
+    egress: bool = Field(default=False, description="let containers reach networks beyond the lab (off: no internet from inside)")
 
     # Set by load_lab, not by the YAML.
     folder: Path = Field(default=Path("."), exclude=True)
@@ -219,4 +220,12 @@ def load_lab(folder: Path) -> Lab:
             if field == "solution_notes" and value == "SOLUTION.md":
                 continue  # optional with its default
             raise SpecError(f"{lab_yaml}: {field}: file {value!r} does not exist in {folder}", f"create {folder / value} or change the {field} field")
+    from orchestrator.errors import NotFound
+    from orchestrator.images import image_context
+
+    for name, service in lab.services.items():
+        try:
+            image_context(service.image, folder)
+        except NotFound as err:
+            raise SpecError(f"{lab_yaml}: services.{name}.image: {err.message}", err.fix) from None
     return lab

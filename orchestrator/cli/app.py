@@ -140,11 +140,14 @@ def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     with render.progress(f"starting {lab.id}", quiet=as_json) as update:
         inst = start_lab(lab, _instance(instance), progress=update)
     if as_json:
-        render.print_json({**inst.to_dict(), "already_running": inst.already_running})
+        render.print_json({**inst.to_dict(), "already_running": inst.already_running, "resumed": inst.resumed})
         return
     flag = "" if inst.instance == "default" else f" --instance {inst.instance}"
     if inst.already_running:
         render.out.print(f"[yellow]{inst.key} is already running[/]: nothing changed. `labs reset {lab.id}{flag}` starts it over.")
+        return
+    if inst.resumed:
+        render.out.print(f"[green]{inst.key} resumed[/]: its stopped services are running again, with your changes. `labs info {lab.id}` shows the briefing.")
         return
     from rich.markdown import Markdown
 
@@ -189,6 +192,12 @@ def shell(
     from orchestrator.lifecycle import running_instance
 
     inst = running_instance(lab_id, _instance(instance))
+    if service is not None and service not in inst.containers and command:
+        raise LabsError(
+            f"lab {inst.key} has no service {service!r} (services: {', '.join(inst.services)})",
+            f"to run a command, name the service first: labs shell {lab_id} {inst.main} -- {service} {' '.join(command)}",
+            code=ExitCode.NOT_FOUND,
+        )
     container = inst.container(service)
     if container.status != "running":
         raise LabsError(f"service {service or inst.main} of {inst.key} is {container.status}", f"`labs reset {lab_id}` recreates it", code=ExitCode.NOT_FOUND)

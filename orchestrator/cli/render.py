@@ -24,9 +24,9 @@ def print_json(data) -> None:
 
 
 def error(message: str, fix: str | None = None) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     if fix:
-        err.print(f"[yellow]  what to do:[/] {escape(fix)}")
+        err.print(f"[yellow]  what to do:[/] {escape(fix)}", soft_wrap=True)
 
 
 @contextlib.contextmanager
