@@ -52,6 +52,7 @@ class LabInstance:
     network: Network | None = None
     containers: dict[str, Container] = field(default_factory=dict)
     markers: list = field(default_factory=list)  # the completion-marker volume(s)
+    volumes: list = field(default_factory=list)  # every labelled volume (claim, marker)
     already_running: bool = False  # set by start_lab when nothing had to be done
     resumed: bool = False  # set by start_lab when stopped containers were started again
 
@@ -72,7 +73,7 @@ class LabInstance:
     def state(self) -> str:
         """running; incomplete (a start did not finish: being started, or interrupted);
         degraded (a service missing or stopped, or no network); or stopped."""
-        if not self.containers and self.network is None:
+        if not self.containers and self.network is None and not self.volumes:
             return "stopped"
         if not self.complete:
             return "incomplete"
@@ -164,8 +165,10 @@ def find_instances(client: docker.DockerClient, lab_id: str | None = None, key: 
             inst.main = service
     for volume in volumes:
         volume_labels = volume.attrs.get("Labels") or {}
+        inst = entry(volume_labels)
+        inst.volumes.append(volume)
         if volume_labels.get(labels.MARKER) == "complete":
-            entry(volume_labels).markers.append(volume)
+            inst.markers.append(volume)
     for inst in found.values():
         if not inst.main and inst.services:
             inst.main = inst.services[0]

@@ -10,7 +10,9 @@ a callback.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import string
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -140,8 +142,9 @@ def _create_container(client: docker.DockerClient, lab: Lab, instance: str, serv
             labels.MAIN: "true" if service_name == lab.main_service else "false",
         },
         environment=_render_env(service.env, values),
-        network=network.name,
-        networking_config={network.name: client.api.create_endpoint_config(aliases=[service_name])},
+        # By id: while a racing command's same-named network exists, the name is ambiguous.
+        network=network.id,
+        networking_config={network.id: client.api.create_endpoint_config(aliases=[service_name])},
         ports=ports,
         mem_limit=service.limits.memory_bytes,
         memswap_limit=service.limits.memory_bytes,
@@ -191,7 +194,51 @@ def _create_services(client, lab: Lab, instance: str, tags: dict[str, str], netw
 
 
 def _new_session() -> str:
-    return secrets.token_hex(6)
+    """Who is creating resources: host, pid and a random token (labelled on everything created)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _session_alive(session: str) -> bool:
+    """Is the command that owns ``session`` still running? Unknown hosts count as alive."""
+    host, _, rest = session.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sessions(inst: LabInstance) -> set[str]:
+    resources = list(inst.containers.values()) + ([inst.network] if inst.network is not None else []) + inst.volumes
+    found = set()
+    for resource in resources:
+        resource_labels = getattr(resource, "labels", None) or resource.attrs.get("Labels") or {}
+        if labels.SESSION in resource_labels:
+            found.add(resource_labels[labels.SESSION])
+    return found
+
+
+def _claim(client, lab: Lab, instance: str, session: str) -> None:
+    """Claim the instance in the engine itself before creating anything: creating a volume is
+    atomic, and creating an existing one returns it with its first creator's labels. So of two
+    commands starting the same instance at once (even from different users), exactly one wins."""
+    key = instance_key(lab.id, instance)
+    claim = client.volumes.create(
+        name=f"{resource_prefix(lab.id, instance)}-claim",
+        labels={**labels.managed(), labels.SESSION: session, labels.LAB: lab.id, labels.INSTANCE: key, labels.MARKER: "claim"},
+    )
+    owner = (claim.attrs.get("Labels") or {}).get(labels.SESSION)
+    if owner != session:
+        raise _LostClaim(f"lab {key} is being started by another labs command ({owner})", "wait for it to finish, then `labs status`")
+
+
+class _LostClaim(Conflict):
+    """Another command owns the instance: back off without touching its resources."""
 
 
 def _mark_complete(client, lab: Lab, instance: str, session: str):
@@ -239,6 +286,9 @@ def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
                 inst.already_running = True
                 return inst
             if not inst.complete:
+                alive = [sess for sess in _sessions(inst) if _session_alive(sess)]
+                if alive:
+                    raise Conflict(f"lab {key} is being started by another labs command ({alive[0]})", "wait for it to finish, then `labs status`; if that command is gone, `labs stop` removes its leftovers")
                 progress(f"removing leftovers of an interrupted start of {key}")
                 _remove_instance(client, key)
             elif not inst.missing and inst.network is not None:
@@ -254,8 +304,11 @@ def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
         session = _new_session()
         try:
             progress(f"creating network {resource_prefix(lab.id, instance)}")
+            _claim(client, lab, instance, session)
             network = _create_network(client, lab, instance, values, session)
             return _build_and_break(client, lab, instance, tags, network, values, session, progress)
+        except _LostClaim:
+            raise
         except KeyboardInterrupt:
             _rollback(client, key, session)
             raise Interrupted(f"interrupted: start of {key} rolled back", "nothing of it is left running") from None
@@ -267,8 +320,15 @@ def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
 def _rollback(client, key: str, session: str | None) -> None:
     """Remove what this command created (its session label), never another command's work.
     Best effort: when the engine itself is gone, `labs stop` cleans up later."""
+    import time
+
     try:
-        _remove_instance(client, key, session=session)
+        # A create interrupted mid-request may still land in the engine a moment later: sweep
+        # until a pass finds nothing.
+        for _ in range(5):
+            if not _remove_instance(client, key, session=session):
+                break
+            time.sleep(0.2)
     except Exception:
         pass
 

@@ -79,7 +79,7 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
             "values": dict(instance.values),
             "lab_dir": instance.folder,
             "instance": instance.key,
-            "_timeout": COMMAND_TIMEOUT,
+            "_timeout": int(min(COMMAND_TIMEOUT, timeout)) or 1,
         }))
         groups[service] = ([name], {})
     inventory = Inventory((hosts, {}), **groups)

@@ -325,6 +325,9 @@ def doctor(as_json: Json = False):
         raise typer.Exit(int(ExitCode.ENGINE if engine_down else ExitCode.USAGE))
 
 
+from orchestrator.cli import authoring  # noqa: E402,F401  (registers validate, new, lint, schema)
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt
 

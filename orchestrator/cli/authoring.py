@@ -1,0 +1,258 @@
+"""Commands for lab authors, instructors and CI: ``validate``, ``new``, ``lint``, ``schema``.
+
+Registered on the main app by importing this module at the end of ``cli/app.py``.
+Only typer is imported at module level, so ``labs --help`` stays instant; the core
+(``orchestrator.validate``, ``orchestrator.lint``, ``orchestrator.scaffold``) is
+imported inside each command, and does the work without knowing about the terminal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from orchestrator.cli.app import Json, LabsDir, app, handles_errors
+from orchestrator.errors import ExitCode
+
+LabsArg = Annotated[Optional[list[str]], typer.Argument(help="lab ids (see `labs list`) or lab folders", show_default=False)]
+
+_SHORT = {
+    "lint": "lint",
+    "build": "build",
+    "start": "start",
+    "negative-control": "negative",
+    "solution": "solution",
+    "idempotence": "idempotent",
+    "reset": "reset",
+    "stop": "stop",
+}
+
+
+class _Display:
+    """Progress of a validation on stderr: a live table on a terminal, plain lines elsewhere (CI logs)."""
+
+    def __init__(self, quiet: bool):
+        import threading
+
+        from orchestrator.cli import render
+
+        self.quiet = quiet
+        self.console = render.err
+        self.live = None
+        self.lock = threading.Lock()
+        self.rows: dict[str, tuple[str, str, str | None]] = {}  # lab -> (phase, text, status)
+
+    def __enter__(self):
+        if not self.quiet and self.console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def __call__(self, event) -> None:
+        if self.quiet:
+            return
+        with self.lock:
+            self.rows[event.lab] = (event.phase, event.text, event.status)
+            if self.live is not None:
+                self.live.update(self._table())
+            else:
+                self._plain(event)
+
+    def _plain(self, event) -> None:
+        from rich.markup import escape
+
+        if event.status is None:
+            self.console.print(f"[dim]… {escape(event.lab)}: {escape(event.phase)}: {escape(event.text)}[/]")
+            return
+        colour = {"passed": "green", "failed": "red"}.get(event.status, "yellow")
+        line = event.text.splitlines()[0] if event.text else ""
+        self.console.print(f"[{colour}]{event.status}[/] {escape(event.lab)}: {escape(event.phase)}: {escape(line[:300])}")
+
+    def _table(self):
+        from rich.markup import escape
+        from rich.spinner import Spinner
+        from rich.table import Table
+
+        table = Table(title="labs validate", title_justify="left", show_edge=False, box=None)
+        for column in ("", "lab", "phase", "now"):
+            table.add_column(column, overflow="ellipsis", no_wrap=True)
+        for lab, (phase, text, status) in self.rows.items():
+            if status is None:
+                mark = Spinner("dots", style="cyan")
+            else:
+                mark = {"passed": "[green]✓[/]", "failed": "[red]✗[/]"}.get(status, "[yellow]–[/]")
+            table.add_row(mark, escape(lab), escape(phase), escape((text.splitlines() or [""])[0][:100]))
+        return table
+
+
+def _mark(phase) -> str:
+    if phase is None:
+        return ""
+    return {"passed": "[green]✓[/]", "failed": "[red]✗[/]"}.get(phase.status, "[dim]–[/]")
+
+
+def _summary(report, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from orchestrator.validate import PHASES
+
+    table = Table(title="validation", title_justify="left")
+    table.add_column("lab")
+    for name in PHASES:
+        table.add_column(_SHORT[name], justify="center")
+    table.add_column("time", justify="right")
+    table.add_column("result")
+    for lab in report.labs:
+        result = "[green]passed[/]" if lab.ok else "[bold red]FAILED[/]"
+        table.add_row(escape(lab.lab), *(_mark(lab.phase(n)) for n in PHASES), f"{lab.seconds:.1f} s", result)
+    console.print(table)
+    failures = [(lab, phase) for lab in report.labs for phase in lab.failures]
+    if failures:
+        detail = Table(title="what failed", title_justify="left", show_lines=True)
+        detail.add_column("lab")
+        detail.add_column("phase")
+        detail.add_column("what failed", overflow="fold")
+        for lab, phase in failures:
+            detail.add_row(escape(lab.lab), escape(phase.phase), escape(phase.message))
+        console.print(detail)
+
+
+def _kept_help(lab) -> list[str]:
+    from orchestrator.paths import shipped_labs_dir
+
+    folder = Path(lab.folder)
+    extra = "" if folder.parent == shipped_labs_dir() else f" --labs-dir {folder.parent}"
+    flag = f"--instance {lab.instance}"
+    return [
+        f"kept {lab.key} running for inspection:",
+        f"  labs status {lab.lab}",
+        f"  labs shell {lab.lab} {flag}",
+        f"  labs check {lab.lab} {flag}{extra}",
+        f"  labs stop {lab.lab} {flag}      (when you are done)",
+    ]
+
+
+@app.command()
+@handles_errors
+def validate(
+    labs: LabsArg = None,
+    all_labs: Annotated[bool, typer.Option("--all", help="validate every lab on the search path")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="labs validated side by side, each in its own process")] = 1,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here (one testcase per lab and phase)", show_default=False)] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="leave a failed lab's instance running to inspect it")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=30, help="seconds one lab's validation may take before it is stopped")] = 900,
+    labs_dir: LabsDir = None,
+    as_json: Json = False,
+):
+    """Prove labs work, for CI: lint, start broken, checks fail, solution passes and is idempotent, reset re-breaks, stop leaves nothing.
+
+    Each lab runs in its own instance and process. Exits 0 only when every phase of every
+    lab passed, 1 when validation failed.
+    """
+    from orchestrator.cli import render
+    from orchestrator.errors import UsageError
+    from orchestrator.validate import resolve_folders, validate as run_validation, write_junit
+
+    if not labs and not all_labs:
+        raise UsageError("give lab ids (or folders) to validate, or --all", "for example `labs validate nginx-misconfig` or `labs validate --all --jobs 2`")
+    folders = resolve_folders(labs or [], all_labs, labs_dir)
+    with _Display(quiet=as_json) as display:
+        report = run_validation(folders, jobs=jobs, keep=keep, timeout=timeout, progress=display)
+    if junit is not None:
+        write_junit(report, junit)
+    console = render.err if as_json else render.out
+    if as_json:
+        render.print_json(report.to_dict())
+    else:
+        _summary(report, console)
+    for lab in report.labs:
+        if lab.kept:
+            for line in _kept_help(lab):
+                render.err.print(line, markup=False)
+    if not as_json:
+        failed = report.failed
+        if failed:
+            console.print(f"[bold red]validation failed[/]: {len(failed)} of {len(report.labs)} lab(s) ({', '.join(lab.lab for lab in failed)}) in {report.seconds:.1f} s")
+        else:
+            console.print(f"[bold green]all {len(report.labs)} lab(s) passed validation[/] in {report.seconds:.1f} s")
+        if junit is not None:
+            console.print(f"[dim]JUnit XML written to {junit}[/]")
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.CHECKS_FAILED))
+
+
+@app.command()
+@handles_errors
+def lint(labs: LabsArg = None, labs_dir: LabsDir = None, as_json: Json = False):
+    """Check lab folders without Docker: the spec, its files, the deploys and the suite, with file and line for each problem.
+
+    With no lab given, lints every lab on the search path. Exits 2 when a lab has errors
+    (warnings alone exit 0).
+    """
+    from rich.markup import escape
+
+    from orchestrator.cli import render
+    from orchestrator.lint import lint_folder
+    from orchestrator.validate import resolve_folders
+
+    folders = resolve_folders(labs or [], all_labs=not labs, labs_dir=labs_dir)
+    results = [lint_folder(folder) for folder in folders]
+    if as_json:
+        render.print_json([r.to_dict() for r in results])
+    else:
+        for result in results:
+            if result.ok:
+                warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+                render.out.print(f"[green]✓[/] {escape(result.lab_id)}: {len(result.objectives)} objective(s){warned}")
+            else:
+                render.out.print(f"[red]✗[/] {escape(result.lab_id)}: {len(result.errors)} error(s), {len(result.warnings)} warning(s)")
+            for problem in result.problems:
+                colour = "red" if problem.severity == "error" else "yellow"
+                text = escape(str(problem)).replace(f": {problem.severity}: ", f": [{colour}]{problem.severity}[/]: ", 1)
+                render.out.print(f"  {text}")
+                if problem.fix:
+                    render.out.print(f"    [dim]fix: {escape(problem.fix)}[/]")
+    if not all(r.ok for r in results):
+        raise typer.Exit(int(ExitCode.USAGE))
+
+
+@app.command()
+@handles_errors
+def new(
+    lab_id: Annotated[str, typer.Argument(help="the new lab's id: lowercase letters, digits, dashes", show_default=False)],
+    directory: Annotated[Path, typer.Option("--dir", help="the folder to create the lab folder in")] = Path("."),
+):
+    """Create a complete, working example lab to edit: spec, briefing, break, solution, checks."""
+    from orchestrator.cli import render
+    from orchestrator.scaffold import new_lab, template_files
+
+    folder = new_lab(lab_id, directory)
+    render.out.print(f"[green]created {folder}[/]")
+    for relative in template_files():
+        render.out.print(f"  {relative}")
+    where = directory.resolve()
+    render.out.print("\nnext:")
+    render.out.print(f"  labs lint {folder}                     fast checks of the spec and files, no Docker")
+    render.out.print(f"  labs validate {lab_id} --labs-dir {where}   the full cycle: broken, solved, idempotent, reset, stopped")
+    render.out.print(f"  labs start {lab_id} --labs-dir {where}      play it as a learner")
+    render.out.print("  docs/authoring.md explains every file.")
+
+
+@app.command()
+@handles_errors
+def schema():
+    """Print the JSON Schema of lab.yaml (for editors and other tools)."""
+    import sys
+
+    from orchestrator.lint import schema_text
+
+    sys.stdout.write(schema_text())

@@ -1,0 +1,28 @@
+"""The reference solution: a pyinfra deploy that `labs solve` and `labs validate` run.
+
+It gives the answer away, so learners never see it unless they ask. It is a proof that
+the lab is solvable, and `labs validate` holds it to three rules:
+- after it runs, every objective in test_objectives.py passes;
+- it is idempotent: a second run changes nothing. Use declarative operations (files.put,
+  files.file, files.line, ...) that compare before they act, and guard commands, which
+  always count as a change, with ``_if=any_changed(...)`` so they run only when a file changed;
+- it fixes the lab the way a careful engineer would (here: 644, not 777), since learners
+  read it (and SOLUTION.md) after the lab.
+"""
+
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.operations import files, server
+from pyinfra.operations.util import any_changed
+
+FILES = Path(__file__).parent / "files"
+
+if host.data.service == "web":
+    site = files.put(name="Status site listens on port 80", src=str(FILES / "status.conf"), dest="/etc/nginx/sites-available/status", mode="644")
+    files.file(name="Status page readable by nginx's workers", path="/srv/status/index.html", mode="644")
+    server.shell(
+        name="Validate the configuration, then reload nginx (or start it if it is down)",
+        commands=["nginx -t", "nginx -s reload || nginx"],
+        _if=any_changed(site),  # runs only when the site file changed: a second run does nothing
+    )

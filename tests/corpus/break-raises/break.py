@@ -1,0 +1,1 @@
+raise RuntimeError("the break script is broken")
