@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
 )
 
 LabArg = Annotated[str, typer.Argument(help="the lab id (see `labs list`)", show_default=False)]
