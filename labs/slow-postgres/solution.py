@@ -1,7 +1,7 @@
 """Reference solution for slow-postgres (pyinfra deploy). Gives the answer away.
 
 Each step first asks PostgreSQL whether it is needed (a fact, read when the
-deploy is prepared) and runs only then, so a second run changes nothing:
+deploy is prepared) and runs only then (``_if=``), so a second run changes nothing:
 
 1. end the forgotten support session (idle in transaction, holding locks on
    the shop's tables), which rolls back its uncommitted UPDATE;
@@ -52,30 +52,30 @@ def leading_index(table: str, column: str) -> str:
 
 if host.data.service == "db":
     stuck = (host.get_fact(Command, command=sql(STUCK_SESSIONS)) or "").split()
-    if stuck:
-        server.shell(
-            name=f"End the forgotten transaction(s) holding locks on the shop's tables (pid {', '.join(stuck)})",
-            commands=[sql(f"SELECT pg_terminate_backend(pid) FROM unnest('{{{','.join(stuck)}}}'::int[]) AS pid")],
-        )
+    server.shell(
+        name=f"End the forgotten transaction(s) holding locks on the shop's tables ({', '.join(stuck) or 'none left'})",
+        commands=[sql(f"SELECT pg_terminate_backend(pid) FROM unnest('{{{','.join(stuck) or '0'}}}'::int[]) AS pid")],
+        _if=lambda: bool(stuck),
+    )
 
     for table, column, index in INDEXES:
-        found = host.get_fact(Command, command=sql(leading_index(table, column))) or "0"
-        if found.strip() == "0":
-            server.shell(
-                name=f"Index {table}.{column}",
-                commands=[
-                    # A failed CONCURRENTLY build leaves an invalid index behind: drop it first.
-                    sql(f"DROP INDEX CONCURRENTLY IF EXISTS {index}"),
-                    sql(f"CREATE INDEX CONCURRENTLY {index} ON {table} ({column})"),
-                ],
-            )
-
-    overrides = host.get_fact(Command, command=sql(ROLE_OVERRIDES)) or "0"
-    if overrides.strip() != "0":
+        found = (host.get_fact(Command, command=sql(leading_index(table, column))) or "0").strip()
         server.shell(
-            name="Remove the planner overrides from the app's role",
+            name=f"Index {table}.{column}",
             commands=[
-                sql("ALTER ROLE shop_app RESET enable_indexscan"),
-                sql("ALTER ROLE shop_app RESET enable_bitmapscan"),
+                # A failed CONCURRENTLY build leaves an invalid index behind: drop it first.
+                sql(f"DROP INDEX CONCURRENTLY IF EXISTS {index}"),
+                sql(f"CREATE INDEX CONCURRENTLY {index} ON {table} ({column})"),
             ],
+            _if=lambda found=found: found == "0",
         )
+
+    overrides = (host.get_fact(Command, command=sql(ROLE_OVERRIDES)) or "0").strip()
+    server.shell(
+        name="Remove the planner overrides from the app's role",
+        commands=[
+            sql("ALTER ROLE shop_app RESET enable_indexscan"),
+            sql("ALTER ROLE shop_app RESET enable_bitmapscan"),
+        ],
+        _if=lambda: overrides != "0",
+    )

@@ -1,7 +1,7 @@
 """statement-api: the customer statement the support portal shows.
 
 GET /api/customers/<id>/statement
-    JSON: the customer, their order summary, spend per year, and their ten most
+    JSON: the customer, their order summary, spend per year, and their twenty most
     recent orders with their lines. 404 for an unknown customer, 503 when the
     database cannot answer.
 GET /healthz
@@ -44,7 +44,7 @@ Q_BY_YEAR = (
 )
 Q_RECENT = (
     "SELECT id, placed_at, status, channel, total_cents FROM orders "
-    "WHERE customer_id = %s ORDER BY placed_at DESC LIMIT 10"
+    "WHERE customer_id = %s ORDER BY placed_at DESC LIMIT 20"
 )
 Q_ITEMS = "SELECT line_no, sku, quantity, unit_price_cents FROM order_items WHERE order_id = %s ORDER BY line_no"
 
