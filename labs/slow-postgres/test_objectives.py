@@ -124,8 +124,8 @@ def _gen(lab, name: str, ids: str = "") -> str:
     return _generator(lab.lab_dir, name, lab.values["seed"], ids)
 
 
-def _wait_for_postgres(lab, seconds: float = 60) -> str | None:
-    """After a restart: wait until the server answers; a problem, or None."""
+def _wait_for_postgres(lab, seconds: float = 25) -> str | None:
+    """After a restart: wait until the server answers (within one command deadline); a problem, or None."""
     host = lab.host("db")
     result = host.run(f"for i in $(seq {int(seconds * 2)}); do runuser -u postgres -- psql -X -q -At -d shop -c 'SELECT 1' >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1")
     if result.rc == 0:
