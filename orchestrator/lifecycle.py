@@ -154,6 +154,8 @@ def _create_container(client: docker.DockerClient, lab: Lab, instance: str, serv
         cap_add=caps,
         security_opt=["no-new-privileges"],
         privileged=False,
+        # Fresh on every start, so a readiness marker never survives a restart.
+        tmpfs={"/run/labs": "rw,size=1m,mode=755"},
         detach=True,
     )
 

@@ -306,53 +306,57 @@ def validate_lab(
             return True, f"{inst.key} is running: {', '.join(inst.services)}"
 
         started_ok = not phases.run("start", "starting the lab, broken", do_start).failed
-        if started_ok:
-            def negative():
-                report = check()
-                total = len(report.objectives)
-                if report.passed:
-                    return False, (f"all {total} objectives pass right after start, before any fix: break.py does not break "
-                                   "what the checks test, or the checks test too little"), _objectives(report)
-                return True, f"{len(report.failed)}/{total} objectives fail before the fix, as they should", _objectives(report)
+        applied = {}
 
-            phases.run("negative-control", "checks must fail before the fix", negative)
-            applied = {}
+        def negative():
+            report = check()
+            total = len(report.objectives)
+            if report.passed:
+                return False, (f"all {total} objectives pass right after start, before any fix: break.py does not break "
+                               "what the checks test, or the checks test too little"), _objectives(report)
+            return True, f"{len(report.failed)}/{total} objectives fail before the fix, as they should", _objectives(report)
 
-            def solution():
-                applied["first"] = solve_lab(lab, instance)
-                report = check()
-                if not report.passed:
-                    return False, f"after solution.py, {len(report.failed)}/{len(report.objectives)} objectives still fail: {_failing(report)}", _objectives(report)
-                return True, f"all {len(report.objectives)} objectives pass ({applied['first'].changed} operation(s) changed)", _objectives(report)
+        def solution():
+            applied["first"] = solve_lab(lab, instance)
+            report = check()
+            if not report.passed:
+                return False, f"after solution.py, {len(report.failed)}/{len(report.objectives)} objectives still fail: {_failing(report)}", _objectives(report)
+            return True, f"all {len(report.objectives)} objectives pass ({applied['first'].changed} operation(s) changed)", _objectives(report)
 
-            phases.run("solution", "applying the reference solution; checks must pass", solution)
-            if "first" in applied:
-                def idempotence():
-                    again = solve_lab(lab, instance)
-                    if again.changed:
-                        where = ", ".join(f"{s}: {n}" for s, n in again.per_service.items() if n)
-                        return False, (f"a second run of solution.py changed {again.changed} of {again.operations} operation(s) ({where}): "
-                                       "a solution must change nothing once applied; use operations that compare before they act, "
-                                       "and guard commands with _if=any_changed(...)")
-                    return True, f"a second run changed nothing ({again.operations} operation(s))"
+        def idempotence():
+            again = solve_lab(lab, instance)
+            if again.changed:
+                where = ", ".join(f"{s}: {n}" for s, n in again.per_service.items() if n)
+                return False, (f"a second run of solution.py changed {again.changed} of {again.operations} operation(s) ({where}): "
+                               "a solution must change nothing once applied; use operations that compare before they act, "
+                               "and guard commands with _if=any_changed(...)")
+            return True, f"a second run changed nothing ({again.operations} operation(s))"
 
-                phases.run("idempotence", "applying the solution again; nothing may change", idempotence)
+        def reset():
+            reset_lab(lab, instance, progress=say("reset"))
+            report = check()
+            if report.passed:
+                return False, (f"after reset, all {len(report.objectives)} objectives pass: reset does not bring the faults back "
+                               "(break.py must break a fresh container every time, without relying on state kept outside it)"), _objectives(report)
+            return True, f"{len(report.failed)}/{len(report.objectives)} objectives fail again after reset", _objectives(report)
+
+        steps = [
+            ("negative-control", "checks must fail before the fix", negative),
+            ("solution", "applying the reference solution; checks must pass", solution),
+            ("idempotence", "applying the solution again; nothing may change", idempotence),
+            ("reset", "resetting; checks must fail again", reset),
+        ]
+        for name, intro, body in steps:
+            if not started_ok:
+                phases.skip([name], "not run: the lab did not start")
+            elif keep and not result.ok:
+                phases.skip([name], "not run: --keep stops at the first failure")
+            elif name == "idempotence" and "first" not in applied:
+                phases.skip([name], "not run: the solution did not apply")
             else:
-                phases.skip(["idempotence"], "the solution did not apply")
+                phases.run(name, intro, body)
 
-            def reset():
-                reset_lab(lab, instance, progress=say("reset"))
-                report = check()
-                if report.passed:
-                    return False, (f"after reset, all {len(report.objectives)} objectives pass: reset does not bring the faults back "
-                                   "(break.py must break a fresh container every time, without relying on state kept outside it)"), _objectives(report)
-                return True, f"{len(report.failed)}/{len(report.objectives)} objectives fail again after reset", _objectives(report)
-
-            phases.run("reset", "resetting; checks must fail again", reset)
-        else:
-            phases.skip(["negative-control", "solution", "idempotence", "reset"], "the lab did not start")
-
-        if keep and not result.ok:
+        if keep and started_ok and not result.ok:
             result.kept = True
             phases.record(PhaseResult("stop", SKIPPED, f"kept {lab.id}.{instance} running for inspection (--keep)"))
         else:

@@ -29,7 +29,7 @@ def test_version(labs):
 def test_help_lists_commands(labs):
     result = labs("--help")
     assert result.returncode == 0
-    for command in ("start", "check", "shell", "hint", "solve", "reset", "stop", "status", "doctor", "list", "info"):
+    for command in ("start", "check", "shell", "logs", "hint", "solve", "reset", "stop", "status", "doctor", "list", "info"):
         assert command in result.stdout
 
 

@@ -83,6 +83,8 @@ def test_starting_a_running_lab_changes_nothing(labs, engine, lab_instance, inst
     again = labs("start", LAB, "--instance", instance_name)
     assert again.returncode == 0 and "already running" in again.stdout
     assert {c.id for c in labelled(engine, instance=key)["containers"]} == before
+    log = labs("logs", LAB, "app", "--instance", instance_name, "--tail", "5")
+    assert log.returncode == 0 and "GET /healthz" in log.stdout  # the app's access log
 
 
 def test_a_runtime_only_fix_does_not_survive_a_restart(labs, engine, lab_instance, instance_name):

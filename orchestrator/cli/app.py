@@ -74,6 +74,10 @@ def _instance(name: str) -> str:
     return check_instance_name(name)
 
 
+def _flag(instance: str) -> str:
+    return "" if instance == "default" else f" --instance {instance}"
+
+
 def _version(value: bool):
     if value:
         typer.echo(f"labs {__version__}")
@@ -142,7 +146,7 @@ def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     if as_json:
         render.print_json({**inst.to_dict(), "already_running": inst.already_running, "resumed": inst.resumed})
         return
-    flag = "" if inst.instance == "default" else f" --instance {inst.instance}"
+    flag = _flag(inst.instance)
     if inst.already_running:
         render.out.print(f"[yellow]{inst.key} is already running[/]: nothing changed. `labs reset {lab.id}{flag}` starts it over.")
         return
@@ -207,6 +211,28 @@ def shell(
 
 @app.command()
 @handles_errors
+def logs(
+    lab_id: LabArg,
+    service: Annotated[Optional[str], typer.Argument(help="the service (default: the lab's main one)")] = None,
+    tail: Annotated[int, typer.Option("--tail", "-n", help="how many lines from the end")] = 100,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines (Ctrl-C to stop)")] = False,
+    instance: Instance = "default",
+):
+    """Show a service's container log (what its processes print)."""
+    from orchestrator.lifecycle import running_instance
+
+    inst = running_instance(lab_id, _instance(instance))
+    container = inst.container(service)
+    if follow:
+        for chunk in container.logs(stream=True, follow=True, tail=tail):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        return
+    sys.stdout.buffer.write(container.logs(tail=tail))
+
+
+@app.command()
+@handles_errors
 def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
     """Check the lab end to end: one verdict per objective, and what each failing probe saw."""
     from orchestrator.check_runner import run_checks
@@ -222,10 +248,11 @@ def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     else:
         render.out.print(render.check_table(report))
         done = len(report.objectives) - len(report.failed)
+        flag = _flag(inst.instance)
         if report.passed:
-            render.out.print(f"[bold green]all {done} objectives pass.[/] Well done. `labs stop {lab.id}` when you are finished.")
+            render.out.print(f"[bold green]all {done} objectives pass.[/] Well done. `labs stop {lab.id}{flag}` when you are finished.")
         else:
-            render.out.print(f"[bold]{done}/{len(report.objectives)} objectives pass.[/] Stuck? `labs hint {lab.id}`")
+            render.out.print(f"[bold]{done}/{len(report.objectives)} objectives pass.[/] Stuck? `labs hint {lab.id}{flag}`")
     if not report.passed:
         raise typer.Exit(int(ExitCode.CHECKS_FAILED))
 

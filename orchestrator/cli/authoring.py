@@ -22,9 +22,9 @@ _SHORT = {
     "lint": "lint",
     "build": "build",
     "start": "start",
-    "negative-control": "negative",
-    "solution": "solution",
-    "idempotence": "idempotent",
+    "negative-control": "neg",
+    "solution": "solve",
+    "idempotence": "idem",
     "reset": "reset",
     "stop": "stop",
 }
@@ -105,15 +105,19 @@ def _summary(report, console) -> None:
 
     from orchestrator.validate import PHASES
 
-    table = Table(title="validation", title_justify="left")
-    table.add_column("lab")
+    from rich import box
+
+    table = Table(
+        title="validation", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+        caption="neg: the checks fail before the fix · idem: a second solve changes nothing", caption_justify="left",
+    )
+    table.add_column("lab", overflow="fold")
     for name in PHASES:
-        table.add_column(_SHORT[name], justify="center")
-    table.add_column("time", justify="right")
-    table.add_column("result")
+        table.add_column(_SHORT[name], justify="center", no_wrap=True, min_width=len(_SHORT[name]))
+    table.add_column("time", justify="right", no_wrap=True, min_width=4)
     for lab in report.labs:
-        result = "[green]passed[/]" if lab.ok else "[bold red]FAILED[/]"
-        table.add_row(escape(lab.lab), *(_mark(lab.phase(n)) for n in PHASES), f"{lab.seconds:.1f} s", result)
+        name = f"[green]{escape(lab.lab)}[/]" if lab.ok else f"[bold red]{escape(lab.lab)}[/]"
+        table.add_row(name, *(_mark(lab.phase(n)) for n in PHASES), f"{lab.seconds:.0f}s")
     console.print(table)
     failures = [(lab, phase) for lab in report.labs for phase in lab.failures]
     if failures:
@@ -122,7 +126,7 @@ def _summary(report, console) -> None:
         detail.add_column("phase")
         detail.add_column("what failed", overflow="fold")
         for lab, phase in failures:
-            detail.add_row(escape(lab.lab), escape(phase.phase), escape(phase.message))
+            detail.add_row(escape(lab.lab), escape(phase.phase), escape(" ".join(phase.message.split())))
         console.print(detail)
 
 
@@ -148,7 +152,7 @@ def validate(
     all_labs: Annotated[bool, typer.Option("--all", help="validate every lab on the search path")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="labs validated side by side, each in its own process")] = 1,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here (one testcase per lab and phase)", show_default=False)] = None,
-    keep: Annotated[bool, typer.Option("--keep", help="leave a failed lab's instance running to inspect it")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="stop at a lab's first failed phase and leave its instance running as it failed, to inspect it")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=30, help="seconds one lab's validation may take before it is stopped")] = 900,
     labs_dir: LabsDir = None,
     as_json: Json = False,
@@ -177,7 +181,7 @@ def validate(
     for lab in report.labs:
         if lab.kept:
             for line in _kept_help(lab):
-                render.err.print(line, markup=False)
+                render.err.print(line, markup=False, soft_wrap=True)
     if not as_json:
         failed = report.failed
         if failed:
@@ -218,9 +222,9 @@ def lint(labs: LabsArg = None, labs_dir: LabsDir = None, as_json: Json = False):
             for problem in result.problems:
                 colour = "red" if problem.severity == "error" else "yellow"
                 text = escape(str(problem)).replace(f": {problem.severity}: ", f": [{colour}]{problem.severity}[/]: ", 1)
-                render.out.print(f"  {text}")
+                render.out.print(f"  {text}", soft_wrap=True)
                 if problem.fix:
-                    render.out.print(f"    [dim]fix: {escape(problem.fix)}[/]")
+                    render.out.print(f"    [dim]fix: {escape(problem.fix)}[/]", soft_wrap=True)
     if not all(r.ok for r in results):
         raise typer.Exit(int(ExitCode.USAGE))
 

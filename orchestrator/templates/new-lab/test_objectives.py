@@ -12,6 +12,8 @@
 - Checks must fail right after `labs start`, pass after `labs solve`, and need no internet.
 """
 
+import time
+
 WEB_PORT = 80  # the container port; lab.http finds the host port it is published on
 PAGE = "/srv/status/index.html"
 
@@ -41,8 +43,24 @@ def test_page_not_world_writable(lab):
     assert not page.mode & 0o002, f"{PAGE} has mode {page.mode:o}: anyone on the machine can rewrite the status page — readable is enough"
 
 
+def _eventually(probe, seconds: float = 5.0):
+    """Run ``probe`` until it finds no problem or ``seconds`` pass; return its last answer.
+
+    Services take a moment to come back after a restart: give them a short grace period
+    instead of failing on the first refused connection.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        problem = probe()
+        if problem is None or time.monotonic() > deadline:
+            return problem
+        time.sleep(0.2)
+
+
 def test_survives_restart(lab):
     """The status page still works after the container restarts"""
-    lab.restart("web")
     problem = _page_problem(lab)
+    assert problem is None, f"before any restart: {problem}"  # not working yet: no need to restart
+    lab.restart("web")
+    problem = _eventually(lambda: _page_problem(lab))
     assert problem is None, f"after restarting the web container: {problem} (a fix made only in the running nginx is lost on restart)"
