@@ -38,8 +38,10 @@ class LabContext:
         return self.instance.container(service)
 
     @functools.cache
-    def host(self, service: str | None = None):
-        """A testinfra ``Host`` for a service's container (the main service by default)."""
+    def host(self, service: str | None = None, deadline: float | None = None):
+        """A testinfra ``Host`` for a service's container (the main service by default).
+
+        Each command is killed after ``deadline`` seconds (30 by default)."""
         import testinfra
 
         container = self.container(service)
@@ -49,7 +51,7 @@ class LabContext:
 
         from checks.backend import DockerSDKBackend
 
-        backend = DockerSDKBackend(container)
+        backend = DockerSDKBackend(container) if deadline is None else DockerSDKBackend(container, deadline=deadline)
         host = Host(backend)
         backend.set_host(host)
         return host

@@ -110,3 +110,19 @@ def test_sizes():
     with pytest.raises(ValueError):
         parse_size("lots")
 
+
+
+def test_image_hash_ignores_bytecode_and_dockerignore(tmp_path):
+    from orchestrator.images import context_hash
+
+    (tmp_path / "Dockerfile").write_text("FROM debian:bookworm\n")
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    before = context_hash(tmp_path)
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0junk")
+    (tmp_path / ".dockerignore").write_text("notes/\n")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("later\n")
+    assert context_hash(tmp_path) == before
+    (tmp_path / "app.py").write_text("print('changed')\n")
+    assert context_hash(tmp_path) != before
