@@ -564,10 +564,5 @@ def _check_suite(suite: Path, folder: Path, result: LintResult) -> None:
         problems.append(Problem(ERROR, str(suite), "the suite collects no objectives (no test_ functions)", fix="add one test_ function per objective"))
 
 
-def lint_summary(result: LintResult) -> str:
-    """One line per error, for a phase message."""
-    return "; ".join(str(p) for p in result.errors)
-
-
 def as_dicts(results: list[LintResult]) -> list[dict[str, Any]]:
     return [r.to_dict() for r in results]

@@ -47,6 +47,9 @@ PHASES = ("lint", "build", "start", "negative-control", "solution", "idempotence
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 DEFAULT_TIMEOUT = 900.0  # seconds one lab's whole validation may take
 _STOP_GRACE = 45.0  # seconds a worker gets to clean up after SIGTERM
+# Set by a worker's SIGTERM handler. pytest (and gevent) catch the KeyboardInterrupt the
+# handler raises and carry on with partial results, so phases check this flag as well.
+_STOPPING = threading.Event()
 _MESSAGE_LIMIT = 1500
 
 
@@ -199,12 +202,16 @@ class _Phases:
         started = time.perf_counter()
         try:
             outcome = body()
+            if _STOPPING.is_set():
+                raise KeyboardInterrupt
             passed, message = outcome[0], outcome[1]
             objectives = outcome[2] if len(outcome) > 2 else None
             phase = PhaseResult(name, PASSED if passed else FAILED, message, objectives=objectives)
-        except (KeyboardInterrupt, SystemExit):
-            raise
+        except (KeyboardInterrupt, SystemExit, Interrupted):
+            raise  # stop everything: validate_lab removes the instance on the way out
         except Exception as err:  # noqa: BLE001 - every failure becomes the phase's verdict
+            if _STOPPING.is_set():
+                raise KeyboardInterrupt from None
             phase = PhaseResult(name, FAILED, _error_text(err))
         phase.seconds = round(time.perf_counter() - started, 2)
         return self.record(phase)
@@ -392,6 +399,7 @@ def worker_main(argv: list[str] | None = None) -> None:
     job = json.loads(argv[0])
 
     def terminate(signum, frame):
+        _STOPPING.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
@@ -418,7 +426,7 @@ def worker_main(argv: list[str] | None = None) -> None:
             on_phase=lambda phase: emit("phase", asdict(phase)),
         )
         emit("done", {"result": result.to_dict()})
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         code = 130
     except LabsError as err:
         emit("error", {"message": _error_text(err)})
@@ -435,7 +443,6 @@ class _Job:
     lint: PhaseResult
     build: PhaseResult
     proc: subprocess.Popen | None = None
-    result: LabValidation | None = None
 
 
 def _worker_env() -> dict[str, str]:

@@ -82,8 +82,10 @@ class _Display:
         from rich.table import Table
 
         table = Table(title="labs validate", title_justify="left", show_edge=False, box=None)
-        for column in ("", "lab", "phase", "now"):
-            table.add_column(column, overflow="ellipsis", no_wrap=True)
+        table.add_column("", width=1, no_wrap=True)
+        table.add_column("lab", no_wrap=True, min_width=max((len(lab) for lab in self.rows), default=3))
+        table.add_column("phase", no_wrap=True, min_width=len("negative-control"))
+        table.add_column("now", no_wrap=True, overflow="ellipsis", ratio=1)
         for lab, (phase, text, status) in self.rows.items():
             if status is None:
                 mark = Spinner("dots", style="cyan")
@@ -107,11 +109,8 @@ def _summary(report, console) -> None:
 
     from rich import box
 
-    table = Table(
-        title="validation", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-        caption="neg: the checks fail before the fix · idem: a second solve changes nothing", caption_justify="left",
-    )
-    table.add_column("lab", overflow="fold")
+    table = Table(title="validation", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("lab", no_wrap=True, min_width=min(30, max((len(lab.lab) for lab in report.labs), default=3)))
     for name in PHASES:
         table.add_column(_SHORT[name], justify="center", no_wrap=True, min_width=len(_SHORT[name]))
     table.add_column("time", justify="right", no_wrap=True, min_width=4)
@@ -119,8 +118,10 @@ def _summary(report, console) -> None:
         name = f"[green]{escape(lab.lab)}[/]" if lab.ok else f"[bold red]{escape(lab.lab)}[/]"
         table.add_row(name, *(_mark(lab.phase(n)) for n in PHASES), f"{lab.seconds:.0f}s")
     console.print(table)
+    console.print("[dim]neg: the checks fail before the fix · idem: a second solve changes nothing[/]")
     failures = [(lab, phase) for lab in report.labs for phase in lab.failures]
     if failures:
+        console.print()
         detail = Table(title="what failed", title_justify="left", show_lines=True)
         detail.add_column("lab")
         detail.add_column("phase")

@@ -1,0 +1,146 @@
+"""`labs validate` against the real engine: a lab that works passes, and each way a lab can
+be broken fails with the lab and the phase named.
+
+The broken labs are the fixtures in tests/fixtures/labs (the scaffold with one thing wrong).
+Every validation uses its own random instance; afterwards nothing labelled with those
+instances may remain. About a minute and a half in all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from orchestrator.validate import PHASES
+
+from tests.conftest import labelled
+
+pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "labs"
+
+# fixture lab -> the phases validation must fail for it (and no others)
+BROKEN = {
+    "fx-passes-unbroken": {"negative-control", "reset"},
+    "fx-unsolved": {"solution"},
+    "fx-not-idempotent": {"idempotence"},
+    "fx-reset-keeps-fix": {"reset"},
+}
+
+
+def _assert_nothing_left(engine, lab: str, instance: str | None) -> None:
+    assert instance, f"{lab}: no instance was recorded"
+    left = labelled(engine, instance=f"{lab}.{instance}")
+    names = [r.name for kind in left.values() for r in kind]
+    assert not names, f"{lab}.{instance} left resources behind: {names}"
+
+
+def _cleanup(engine, lab: str, instance: str | None) -> None:
+    """Remove what a failed test may have left, by its own instance label only."""
+    if not instance:
+        return
+    left = labelled(engine, instance=f"{lab}.{instance}")
+    for container in left["containers"]:
+        container.remove(force=True)
+    for network in left["networks"]:
+        network.remove()
+    for volume in left["volumes"]:
+        volume.remove(force=True)
+    for marker in Path(tempfile.gettempdir()).glob(f"labs-fixture-{lab}.{instance}"):
+        marker.unlink()
+
+
+def test_scaffold_validates_as_generated(engine, labs, tmp_path):
+    new = labs("new", "demo", "--dir", str(tmp_path))
+    assert new.returncode == 0, new.stderr
+    result, report = labs.json("validate", "demo", env={"LABS_PATH": str(tmp_path)}, timeout=300)
+    lab = report["labs"][0]
+    try:
+        assert result.returncode == 0, f"the scaffold must validate as generated:\n{json.dumps(report, indent=1)}\n{result.stderr}"
+        assert report["ok"] and lab["ok"] and lab["folder"] == str(tmp_path / "demo")
+        assert [p["phase"] for p in lab["phases"]] == list(PHASES)
+        assert {p["status"] for p in lab["phases"]} == {"passed"}
+        negative = next(p for p in lab["phases"] if p["phase"] == "negative-control")
+        assert not all(negative["objectives"].values()), "before the fix some objective must fail"
+        solved = next(p for p in lab["phases"] if p["phase"] == "solution")
+        assert all(solved["objectives"].values()) and len(solved["objectives"]) == 3
+        _assert_nothing_left(engine, "demo", lab["instance"])
+    finally:
+        _cleanup(engine, "demo", lab.get("instance"))
+
+
+def test_shipped_nginx_misconfig_validates(engine, labs):
+    result, report = labs.json("validate", "nginx-misconfig", timeout=300)
+    lab = report["labs"][0]
+    try:
+        failed = [(p["phase"], p["message"]) for p in lab["phases"] if p["status"] != "passed"]
+        assert result.returncode == 0 and not failed, f"nginx-misconfig must validate: {failed}\n{result.stderr}"
+        assert lab["instance"].startswith("v") and lab["instance"] != "default"
+        _assert_nothing_left(engine, "nginx-misconfig", lab["instance"])
+    finally:
+        _cleanup(engine, "nginx-misconfig", lab.get("instance"))
+
+
+def test_broken_labs_fail_naming_lab_and_phase(engine, labs, tmp_path):
+    """Four broken labs at once (--jobs 2): each fails exactly its phase; JUnit lists every phase."""
+    junit = tmp_path / "out" / "labs-junit.xml"
+    result = labs("validate", *BROKEN, "--jobs", "2", "--junit", str(junit), env={"LABS_PATH": str(FIXTURES)}, timeout=400)
+    instances: dict[str, str] = {}
+    try:
+        assert junit.is_file(), f"no JUnit written:\n{result.stdout}\n{result.stderr}"
+        root = ET.parse(junit).getroot()
+        suites = {s.get("name"): s for s in root.findall("testsuite")}
+        assert set(suites) == set(BROKEN)
+        for lab, expected in BROKEN.items():
+            suite = suites[lab]
+            instances[lab] = suite.find("properties/property[@name='instance']").get("value")
+            cases = {c.get("name"): c for c in suite.findall("testcase")}
+            assert list(cases) == list(PHASES), f"{lab}: JUnit must list every phase"
+            failed = {name for name, case in cases.items() if case.find("failure") is not None}
+            assert failed == expected, f"{lab}: failed {failed}, expected {expected}"
+            for name in failed:
+                assert cases[name].find("failure").get("message"), f"{lab}/{name}: a failure needs a message"
+        assert root.get("failures") == str(sum(len(v) for v in BROKEN.values()))
+
+        assert result.returncode == 1, f"validation failed, so the exit code is 1:\n{result.stdout}\n{result.stderr}"
+        out = " ".join(result.stdout.split())
+        assert "validation failed: 4 of 4 lab(s)" in out
+        for lab, expected in BROKEN.items():
+            for phase in expected:
+                assert re.search(rf"{lab}\s*│\s*{phase}\s*│", result.stdout), f"the summary must name {lab} and {phase}:\n{result.stdout}"
+        assert "all 3 objectives pass right after start, before any fix" in out
+        assert "after solution.py, 2/3 objectives still fail" in out
+        assert "a second run of solution.py changed 1 of" in out
+        assert "after reset, all 3 objectives pass" in out
+        for lab in BROKEN:
+            _assert_nothing_left(engine, lab, instances[lab])
+    finally:
+        for lab, instance in instances.items():
+            _cleanup(engine, lab, instance)
+
+
+def test_keep_leaves_the_failed_instance_for_inspection(engine, labs):
+    result, report = labs.json("validate", "fx-unsolved", "--keep", env={"LABS_PATH": str(FIXTURES)}, timeout=300)
+    lab = report["labs"][0]
+    key = f"fx-unsolved.{lab['instance']}"
+    try:
+        assert result.returncode == 1
+        statuses = {p["phase"]: p["status"] for p in lab["phases"]}
+        assert statuses["solution"] == "failed"
+        assert statuses["idempotence"] == statuses["reset"] == statuses["stop"] == "skipped", "--keep stops at the first failure"
+        assert lab["kept"]
+        assert f"labs stop fx-unsolved --instance {lab['instance']}" in result.stderr
+        running = labelled(engine, instance=key)["containers"]
+        assert [c.status for c in running] == ["running"], "the instance is kept as it failed"
+        check = labs("check", "fx-unsolved", "--instance", lab["instance"], env={"LABS_PATH": str(FIXTURES)})
+        assert check.returncode == 1 and "403" in check.stdout, "the kept instance shows the same failure"
+    finally:
+        labs("stop", "fx-unsolved", "--instance", lab["instance"])
+        _cleanup(engine, "fx-unsolved", lab["instance"])
+    _assert_nothing_left(engine, "fx-unsolved", lab["instance"])
