@@ -333,7 +333,7 @@ def collect_suite(suite: Path, folder: Path) -> _CollectOnly:
 
     collector = _CollectOnly()
     args = [
-        str(suite), "--collect-only",
+        str(suite), "--collect-only", "--capture=no",
         "-p", "checks.plugin",
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
         "--rootdir", str(folder), "-c", os.devnull,

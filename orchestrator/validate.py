@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 PHASES = ("lint", "build", "start", "negative-control", "solution", "idempotence", "reset", "stop")
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 DEFAULT_TIMEOUT = 900.0  # seconds one lab's whole validation may take
-_STOP_GRACE = 45.0  # seconds a worker gets to clean up after SIGTERM
+# Seconds a worker gets to clean up after SIGTERM before SIGKILL. A command that blocks
+# inside a deploy may not let it react at all; the parent then removes the instance by label.
+_STOP_GRACE = 10.0
 # Set by a worker's SIGTERM handler. pytest (and gevent) catch the KeyboardInterrupt the
 # handler raises and carry on with partial results, so phases check this flag as well.
 _STOPPING = threading.Event()
@@ -536,6 +538,12 @@ def _worker_failed(job: _Job, phases: list[PhaseResult], current: str, why: str,
     seen = {p.phase for p in result.phases}
     if current in seen or current not in PHASES:
         current = next((p for p in PHASES if p not in seen), "stop")
+    if current == "stop":  # it died while stopping: finish the stop here, and say both
+        try:
+            ok, message = _stop_and_verify(job.lab, job.instance)
+            why += f"; then: {message}"
+        except Exception as err:  # noqa: BLE001
+            why += f"; then stopping failed: {_error_text(err)}"
     failed = PhaseResult(current, FAILED, _clip(why))
     result.phases.append(failed)
     progress(Event(job.lab, current, failed.message, FAILED))
@@ -578,9 +586,12 @@ def resolve_folders(names: list[str], all_labs: bool = False, labs_dir: Path | N
             found.append(path.resolve())
             continue
         folders = catalog.folders()
-        if name not in folders:
+        if name in folders:
+            found.append(folders[name])
+        elif (path / "lab.yaml").is_file():
+            found.append(path.resolve())  # a lab folder in the current directory
+        else:
             catalog.get(name)  # raises NotFound with suggestions
-        found.append(folders[name])
     return list(dict.fromkeys(found))
 
 

@@ -144,3 +144,24 @@ def test_keep_leaves_the_failed_instance_for_inspection(engine, labs):
         labs("stop", "fx-unsolved", "--instance", lab["instance"])
         _cleanup(engine, "fx-unsolved", lab["instance"])
     _assert_nothing_left(engine, "fx-unsolved", lab["instance"])
+
+
+def test_a_hung_lab_is_stopped_and_removed(engine, tmp_path, state_dir, monkeypatch):
+    """A lab past its deadline: its worker is stopped, the phase it was in fails, nothing remains."""
+    from orchestrator.scaffold import new_lab
+    from orchestrator.validate import validate
+
+    monkeypatch.setenv("LABS_STATE_DIR", str(state_dir))
+    monkeypatch.setattr("orchestrator.validate._STOP_GRACE", 1.0)  # the hang blocks the worker: kill it soon
+    folder = new_lab("slowpoke", tmp_path)
+    (folder / "break.py").write_text((folder / "break.py").read_text() + '\n    server.shell(name="Hang", commands=["sleep 60"])\n')
+    report = validate([folder], timeout=6)
+    lab = report.labs[0]
+    try:
+        assert not report.ok
+        statuses = {p.phase: p.status for p in lab.phases}
+        assert statuses["start"] == "failed" and "timed out" in lab.phase("start").message
+        assert statuses["solution"] == "skipped" and statuses["stop"] == "passed"
+        _assert_nothing_left(engine, "slowpoke", lab.instance)
+    finally:
+        _cleanup(engine, "slowpoke", lab.instance)

@@ -70,11 +70,11 @@ class _Display:
         from rich.markup import escape
 
         if event.status is None:
-            self.console.print(f"[dim]… {escape(event.lab)}: {escape(event.phase)}: {escape(event.text)}[/]")
+            self.console.print(f"[dim]… {escape(event.lab)}: {escape(event.phase)}: {escape(event.text)}[/]", soft_wrap=True)
             return
         colour = {"passed": "green", "failed": "red"}.get(event.status, "yellow")
         line = event.text.splitlines()[0] if event.text else ""
-        self.console.print(f"[{colour}]{event.status}[/] {escape(event.lab)}: {escape(event.phase)}: {escape(line[:300])}")
+        self.console.print(f"[{colour}]{event.status}[/] {escape(event.lab)}: {escape(event.phase)}: {escape(line[:300])}", soft_wrap=True)
 
     def _table(self):
         from rich.markup import escape
