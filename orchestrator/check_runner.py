@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from orchestrator.errors import LabsError
 from orchestrator.instance import LabInstance
@@ -131,6 +133,20 @@ def _skip_reason(report) -> str:
     return "skipped"
 
 
+def forget_suite_modules(folder: Path) -> None:
+    """Drop modules imported from ``folder``: pytest's importlib mode caches them by file name,
+    so another lab's ``test_objectives`` would otherwise be taken for this one's."""
+    folder = Path(folder).resolve()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file:
+            try:
+                Path(file).resolve().relative_to(folder)
+            except (ValueError, OSError):
+                continue
+            del sys.modules[name]
+
+
 def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None) -> CheckReport:
     """Run the suite of ``lab`` against instance ``key`` and return every objective's verdict."""
     import pytest
@@ -152,10 +168,13 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     try:
         code = pytest.main(args, plugins=[collector])
     finally:
+        forget_suite_modules(lab.folder)
         if previous is None:
             os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
         else:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
+    if code == pytest.ExitCode.INTERRUPTED:
+        raise KeyboardInterrupt  # pytest caught Ctrl-C; partial verdicts would mislead
     report = CheckReport(lab.id, key, list(collector.results.values()), time.perf_counter() - started)
     if collector.collect_errors:
         raise LabsError(f"the check suite {suite} does not load: {collector.collect_errors[0]}", f"fix {suite}")

@@ -286,20 +286,6 @@ def _unguarded_shells(tree: ast.Module):
             yield node.lineno
 
 
-def forget_suite_modules(folder: Path) -> None:
-    """Drop modules imported from ``folder`` (pytest's importlib mode caches them by file name,
-    so another lab's ``test_objectives`` would otherwise be taken for this one's)."""
-    folder = Path(folder).resolve()
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if file:
-            try:
-                Path(file).resolve().relative_to(folder)
-            except (ValueError, OSError):
-                continue
-            del sys.modules[name]
-
-
 class _CollectOnly:
     def __init__(self):
         self.items: list = []
@@ -348,6 +334,8 @@ def collect_suite(suite: Path, folder: Path) -> _CollectOnly:
             os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
         else:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
+        from orchestrator.check_runner import forget_suite_modules
+
         forget_suite_modules(folder)
     return collector
 
