@@ -126,7 +126,7 @@ def find_instances(client: docker.DockerClient, lab_id: str | None = None, key: 
     """Every instance with a labelled container or network, grouped by instance key."""
     selector = labels.filters(lab=lab_id, instance=key)
     networks = client.networks.list(filters=selector)
-    containers = client.containers.list(all=True, filters=selector)
+    containers = client.containers.list(all=True, filters=selector, ignore_removed=True)
     volumes = client.volumes.list(filters=selector)
     found: dict[str, LabInstance] = {}
 

@@ -343,7 +343,7 @@ def _remove_instance(client: docker.DockerClient, key: str | None, lab_id: str |
     if session:
         selector["label"].append(f"{labels.SESSION}={session}")
     removed = 0
-    containers = client.containers.list(all=True, filters=selector)
+    containers = client.containers.list(all=True, filters=selector, ignore_removed=True)
 
     def remove(container):
         try:

@@ -58,7 +58,7 @@ def holder(port: int, client: docker.DockerClient | None = None) -> str:
     """A description of what listens on ``port``: a container, a process, or "another program"."""
     if client is not None:
         try:
-            for container in client.containers.list():
+            for container in client.containers.list(ignore_removed=True):
                 for bindings in (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).values():
                     if any(b.get("HostPort") == str(port) for b in bindings or []):
                         lab = container.labels.get("io.labs.instance")

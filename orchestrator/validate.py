@@ -238,7 +238,7 @@ def leftovers(key: str, client=None) -> list[str]:
 
     client = client or connect()
     selector = {"label": [f"{labels.INSTANCE}={key}"]}
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=selector)]
+    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=selector, ignore_removed=True)]
     found += [f"network {n.name}" for n in client.networks.list(filters=selector)]
     found += [f"volume {v.name}" for v in client.volumes.list(filters=selector)]
     return found

@@ -75,7 +75,7 @@ def labelled(engine, **labels) -> dict[str, list]:
     wanted = ["io.labs.managed=true"] + [f"io.labs.{k}={v}" for k, v in labels.items()]
     selector = {"label": wanted}
     return {
-        "containers": engine.containers.list(all=True, filters=selector),
+        "containers": engine.containers.list(all=True, filters=selector, ignore_removed=True),
         "networks": engine.networks.list(filters=selector),
         "volumes": engine.volumes.list(filters=selector),
     }
