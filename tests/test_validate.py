@@ -75,16 +75,26 @@ def test_scaffold_validates_as_generated(engine, labs, tmp_path):
         _cleanup(engine, "demo", lab.get("instance"))
 
 
-def test_shipped_nginx_misconfig_validates(engine, labs):
-    result, report = labs.json("validate", "nginx-misconfig", timeout=300)
-    lab = report["labs"][0]
+def test_every_shipped_lab_validates(engine, labs, tmp_path):
+    """`labs validate --all --jobs 2 --junit`: every shipped lab broken at start, fixed by its
+    solution, idempotent, re-broken by reset, and gone after stop."""
+    shipped = sorted(p.name for p in (REPO / "labs").iterdir() if (p / "lab.yaml").is_file())
+    junit = tmp_path / "labs-junit.xml"
+    result, report = labs.json("validate", "--all", "--jobs", "2", "--junit", str(junit), timeout=900)
     try:
-        failed = [(p["phase"], p["message"]) for p in lab["phases"] if p["status"] != "passed"]
-        assert result.returncode == 0 and not failed, f"nginx-misconfig must validate: {failed}\n{result.stderr}"
-        assert lab["instance"].startswith("v") and lab["instance"] != "default"
-        _assert_nothing_left(engine, "nginx-misconfig", lab["instance"])
+        failed = [(lab["lab"], p["phase"], p["message"]) for lab in report["labs"] for p in lab["phases"] if p["status"] != "passed"]
+        assert result.returncode == 0 and not failed, f"every shipped lab must validate: {failed}\n{result.stderr}"
+        assert sorted(lab["lab"] for lab in report["labs"]) == shipped
+        suites = {s.get("name"): s for s in ET.parse(junit).getroot().findall("testsuite")}
+        assert set(suites) == set(shipped)
+        for suite in suites.values():
+            assert [c.get("name") for c in suite.findall("testcase")] == list(PHASES)
+        for lab in report["labs"]:
+            assert lab["instance"].startswith("v") and lab["instance"] != "default"
+            _assert_nothing_left(engine, lab["lab"], lab["instance"])
     finally:
-        _cleanup(engine, "nginx-misconfig", lab.get("instance"))
+        for lab in report.get("labs", []):
+            _cleanup(engine, lab["lab"], lab.get("instance"))
 
 
 def test_broken_labs_fail_naming_lab_and_phase(engine, labs, tmp_path):
