@@ -1,6 +1,6 @@
 """Benchmarks for `labs`: every figure as a ratio against its raw floor, measured in one run on one engine.
 
-    python bench/run.py                  # the full run (about 8-10 minutes), writes bench/results/latest.{json,md}
+    python bench/run.py                  # the full run (about 16 minutes here), writes bench/results/latest.{json,md}
     python bench/run.py --quick          # fewer repetitions, no cold build, 5 instances for capacity
     python bench/run.py --only cli,start --repeat 7
     python bench/run.py --profile        # also save a cProfile of the labs side of each figure
@@ -348,9 +348,16 @@ def running_instance_containers(client, key: str) -> list:
     return client.containers.list(filters={"label": [f"io.labs.instance={key}"], "status": "running"})
 
 
-# The break of nginx-misconfig as plain file copies (what labs/nginx-misconfig/break.py does with pyinfra).
-# The warm-up compares the proxy's files and processes after both starts, so a drift is reported.
+# The break of nginx-misconfig as plain file copies (what labs/nginx-misconfig/break.py does with
+# pyinfra). It is read from break.py itself when that uses only literal files.directory/put/link and
+# server.shell calls (the common case), so an edit of break.py moves the floor with it; otherwise
+# the hand-written copy below is used. The warm-up compares the proxy's files and processes after
+# both starts, so any drift is reported in the figure's note.
 def _break_equivalent(lab) -> list[dict]:
+    try:
+        return [_break_from_source(lab)]
+    except Exception as err:  # noqa: BLE001 - fall back to the hand-written equivalent
+        say(f"start: cannot read the break from {lab.break_} ({err}); using the hand-written equivalent")
     files = lab.folder / "files"
     return [{
         "service": "proxy",
@@ -361,8 +368,54 @@ def _break_equivalent(lab) -> list[dict]:
             [str(files / "orders-broken.conf"), "/etc/nginx/sites-available/orders", "644"],
         ],
         "links": [["/etc/nginx/sites-enabled/orders", "/etc/nginx/sites-available/orders"]],
-        "shell": ["nginx -s stop 2>/dev/null; sleep 0.2; nginx -t 2>/dev/null && nginx; true"],
+        "shell": ["nginx -s stop 2>/dev/null; nginx -t 2>/dev/null && nginx; true"],
     }]
+
+
+def _break_from_source(lab) -> dict:
+    """The operations of a simple break.py (one ``if host.data.service == "X":`` block) as data."""
+    import ast
+
+    path = lab.path(lab.break_)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    blocks = [n for n in tree.body if isinstance(n, ast.If)]
+    if len(blocks) != 1:
+        raise ValueError("not a single `if host.data.service == ...` block")
+    test = blocks[0].test
+    if not (isinstance(test, ast.Compare) and isinstance(test.comparators[0], ast.Constant)):
+        raise ValueError("unexpected condition")
+    spec = {"service": test.comparators[0].value, "dirs": [], "files": [], "links": [], "shell": []}
+
+    def literal(node):
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.List):
+            return [literal(e) for e in node.elts]
+        # str(FILES / "name") with FILES = Path(__file__).parent / "files"
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "str" and isinstance(node.args[0], ast.BinOp):
+            binop = node.args[0]
+            if getattr(binop.left, "id", None) == "FILES" and isinstance(binop.right, ast.Constant):
+                return str(lab.folder / "files" / binop.right.value)
+        raise ValueError(f"non-literal argument at line {node.lineno}")
+
+    for stmt in blocks[0].body:
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
+            raise ValueError(f"unsupported statement at line {stmt.lineno}")
+        op = f"{getattr(call.func.value, 'id', '?')}.{call.func.attr}"
+        kw = {k.arg: literal(k.value) for k in call.keywords if k.arg and not k.arg.startswith("_") and k.arg != "name"}
+        if op == "files.directory" and set(kw) <= {"path", "mode"}:
+            spec["dirs"].append([kw["path"], str(kw.get("mode", "755"))])
+        elif op == "files.put" and set(kw) <= {"src", "dest", "mode"}:
+            spec["files"].append([kw["src"], kw["dest"], str(kw.get("mode", "644"))])
+        elif op == "files.link" and set(kw) <= {"path", "target"}:
+            spec["links"].append([kw["path"], kw["target"]])
+        elif op == "server.shell" and set(kw) <= {"commands"}:
+            commands = kw["commands"]
+            spec["shell"] += [commands] if isinstance(commands, str) else commands
+        else:
+            raise ValueError(f"unsupported operation {op}({', '.join(kw)}) at line {stmt.lineno}")
+    return spec
 
 
 BREAK_FINGERPRINT = (
@@ -495,6 +548,11 @@ def fig_start(env: Env) -> list[Row]:
             say(row.note)
         else:
             row.note = "raw break verified identical to break.py (files, modes, link, nginx state)"
+        try:
+            _break_from_source(env.load_lab())
+            row.note += "; raw break read from break.py"
+        except Exception:  # noqa: BLE001
+            row.note += "; raw break: the hand-written equivalent in bench/run.py"
         for name in (warm_labs, warm_raw):
             remove_instance(env.client, key_of(name))
 
@@ -596,11 +654,25 @@ def fig_validate(env: Env) -> list[Row]:
             row.note = "`labs validate --all --jobs N` does not exist yet" if proc.returncode else "`labs validate` has no --all/--jobs yet"
             say(f"validate: {row.note}")
             return [row]
+        per_lab: dict[str, list[float]] = {}
+
+        def serial(i):
+            seconds, proc = run(env, labs_argv("validate", "--all", "--jobs", "1", "--json"), timeout=3600)
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                for lab in json.loads(proc.stdout)["labs"]:
+                    per_lab.setdefault(lab["lab"], []).append(lab["seconds"])
+            return seconds
+
         row.labs_samples, row.raw_samples = alternate(
             env, "validate", n,
-            lambda i: run(env, labs_argv("validate", "--all", "--jobs", "2"), timeout=3600)[0],
-            lambda i: run(env, labs_argv("validate", "--all", "--jobs", "1"), timeout=3600)[0],
+            lambda i: run(env, labs_argv("validate", "--all", "--jobs", "2", "--json"), timeout=3600)[0],
+            serial,
         )
+        if per_lab:
+            medians = {lab: statistics.median(v) for lab, v in per_lab.items()}
+            longest = max(medians.values())
+            row.note = ("per lab with --jobs 1: " + ", ".join(f"{lab} {sec:.0f} s" for lab, sec in medians.items())
+                        + f"; with 2 jobs no run can beat the longest lab: best possible ratio ≈ {longest / statistics.median(row.raw_samples):.2f}×")
     except Exception as err:  # noqa: BLE001
         row.error = describe(err)
     return [row]
@@ -798,6 +870,16 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def _load(machine: dict, key: str) -> str:
+    values = machine.get(key) or []
+    return f"{values[0]:.1f}" if values else "?"
+
+
+def _busy(machine: dict) -> bool:
+    cores = machine.get("cores") or 1
+    return any((machine.get(k) or [0])[0] > cores for k in ("loadavg_start", "loadavg_end"))
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no cold build, 5 instances for capacity")
@@ -833,6 +915,9 @@ def main(argv=None) -> int:
     md_path = args.md or json_path.with_suffix(".md")
 
     env = Env(args)
+    load = os.getloadavg()[0]
+    if load > (os.cpu_count() or 1):
+        say(f"warning: load average {load:.1f} on {os.cpu_count()} cores: other work will inflate the timings")
     say(f"run {RUN_ID}: figures {', '.join(selected)}; instances named {PREFIX}-*; labs={LABS}")
     started = time.perf_counter()
     rows: list[Row] = []
@@ -879,12 +964,15 @@ def main(argv=None) -> int:
     }
     table = text_table(rows)
     print(table)
-    print(f"\n{len(rows)} figure(s) in {total:.0f} s on {machine['cores']} cores, {machine['memory_gb']} GB, Docker {machine['docker_version']}, Python {machine['python']}")
+    print(f"\n{len(rows)} figure(s) in {total:.0f} s on {machine['cores']} cores, {machine['memory_gb']} GB, Docker {machine['docker_version']}, Python {machine['python']};"
+          f" load average {_load(machine, 'loadavg_start')} → {_load(machine, 'loadavg_end')}")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     md = [
         f"Measured {result['started']} ({result['mode']} run, {total:.0f} s) on {machine['cores']} cores / {machine['memory_gb']} GB ({machine['cpu']}),",
         f"Docker {machine['docker_version']} ({machine['storage_driver']}, cgroup {machine['cgroup']}), Python {machine['python']}, labs {machine['labs_version']} at {machine['git']}.",
+        f"Load average at start/end: {_load(machine, 'loadavg_start')} / {_load(machine, 'loadavg_end')} on {machine['cores']} cores"
+        + (" (the machine was busy with other work: absolute times are inflated, ratios less so)." if _busy(machine) else "."),
         "Medians of alternating runs; ratio = labs / raw floor. Reproduce with `python bench/run.py`.",
         "",
         markdown_table(rows),
