@@ -272,6 +272,14 @@ def _resume(client, inst: LabInstance, lab: Lab, progress: Progress) -> LabInsta
     return resumed
 
 
+def _prefetch_pyinfra() -> None:
+    """Import pyinfra (about 0.35 s) on a side thread while the containers are being created."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=("pyinfra.api",), daemon=True).start()
+
+
 def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet) -> LabInstance:
     """Start ``lab`` broken; if that instance already runs, return it unchanged.
 
@@ -279,6 +287,7 @@ def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
     a complete instance whose containers were stopped (engine restart) is resumed.
     """
     client = connect()
+    _prefetch_pyinfra()
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"start {lab.id}"), engine_errors(f"starting {key}"):
         existing = find_instances(client, key=key)

@@ -1,8 +1,10 @@
 """Applying a lab's pyinfra deploys (break.py, solution.py) to its running containers.
 
-pyinfra runs in-process through its ``@docker/<container>`` connector. Every
+pyinfra runs in-process through its ``@docker/<container>`` connector, with the
+transport swapped for the SDK (``orchestrator.connectors.docker_sdk``). Every
 container must be running before pyinfra connects: given a stopped container,
-that connector would start it and then commit and remove it at disconnect.
+pyinfra's own connector would start it and then commit and remove it at
+disconnect; ours refuses to connect.
 
 Inside a deploy, ``host.data`` carries ``service`` (the service name),
 ``values`` (the instance's random values), ``lab_dir`` and ``instance``; each
@@ -11,7 +13,9 @@ service is also an inventory group, so ``"proxy" in host.groups`` works too.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +32,44 @@ class DeployResult:
     operations: int = 0
     changed: int = 0
     per_service: dict[str, int] = field(default_factory=dict)  # changed operations per service
+
+
+class _PyinfraLog(logging.Handler):
+    """Keeps pyinfra's log lines (it would otherwise print them) for the error message."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.logger = logging.getLogger("pyinfra")
+        self.previous = (self.logger.propagate, self.logger.level)
+
+    def emit(self, record):
+        if record.levelno >= logging.WARNING:
+            self.lines.append(re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage()))
+
+    def tail(self) -> str:
+        shown = [line for line in self.lines if line.strip()][-6:]
+        return (":\n  " + "\n  ".join(shown)) if shown else ""
+
+    def detach(self):
+        self.logger.removeHandler(self)
+        self.logger.propagate, level = self.previous[0], self.previous[1]
+        self.logger.setLevel(level)
+
+
+def _raise_if_timed_out(inventory, where: str) -> None:
+    for host in inventory:
+        late = getattr(getattr(host, "connector", None), "timed_out", None)
+        if late:
+            raise Timeout(f"{where}: {late}", "run that command by hand in `labs shell` to see why it hangs")
+
+
+def _capture_pyinfra_log() -> _PyinfraLog:
+    handler = _PyinfraLog()
+    handler.logger.addHandler(handler)
+    handler.logger.propagate = False
+    handler.logger.setLevel(logging.INFO)
+    return handler
 
 
 class _DeployCodeError(Exception):
@@ -71,6 +113,10 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
             f"cannot apply {deploy.name} to {instance.key}: service(s) {', '.join(not_running)} not running",
             f"`labs reset {instance.lab_id}` recreates them",
         )
+    from orchestrator.connectors.docker_sdk import SDKDockerConnector
+    from orchestrator.engine import connect
+
+    client = connect()
     hosts, groups = [], {}
     for service, container in instance.containers.items():
         name = f"@docker/{container.name}"
@@ -79,13 +125,19 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
             "values": dict(instance.values),
             "lab_dir": instance.folder,
             "instance": instance.key,
+            "labs_client": client,
             "_timeout": int(min(COMMAND_TIMEOUT, timeout)) or 1,
         }))
         groups[service] = ([name], {})
     inventory = Inventory((hosts, {}), **groups)
-    state = State(inventory, Config())
+    for host in inventory:
+        host.connector_cls = SDKDockerConnector  # pyinfra's docker connector over the SDK
+    # No prepare-time change detection: it runs every fact twice; changes are counted from
+    # what actually executed.
+    state = State(inventory, Config(), check_for_changes=False)
     ctx_state.set(state)
     where = f"{deploy.name} of lab {instance.lab_id}"
+    log = _capture_pyinfra_log()
     try:
         with gevent.Timeout(timeout, Timeout(f"{where} did not finish within {timeout:g} s", "a command in the deploy hangs; run it by hand in `labs shell` to see why")):
             state.set_stage(StateStage.Connect)
@@ -104,16 +156,19 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
         cause = err.__cause__
         raise BuildFailed(f"{where} raised {type(cause).__name__}: {cause}", f"fix {deploy}") from None
     except PyinfraError as err:
-        raise BuildFailed(f"{where} failed: {err}", f"fix {deploy}; run it by hand with `labs shell` to see the command's output") from None
+        _raise_if_timed_out(inventory, where)
+        raise BuildFailed(f"{where} failed: {err}{log.tail()}", f"fix {deploy}; run it by hand with `labs shell` to see the command's output") from None
     finally:
+        log.detach()
         try:
             disconnect_all(state)
         except Exception:
             pass
+    _raise_if_timed_out(inventory, where)
     failed = [h.name for h in inventory if state.get_results_for_host(h).error_ops]
     if failed or state.failed_hosts:
         names = failed or [h.name for h in state.failed_hosts]
-        raise BuildFailed(f"{where} failed on {', '.join(names)}", f"an operation in {deploy} failed; run its command in `labs shell` to see why")
+        raise BuildFailed(f"{where} failed on {', '.join(names)}{log.tail()}", f"an operation in {deploy} failed; run its command in `labs shell` to see why")
     result = DeployResult()
     for host in inventory:
         # Count what really ran: an operation changed something when it executed commands.

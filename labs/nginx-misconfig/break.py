@@ -21,5 +21,5 @@ if host.data.service == "proxy":
     files.link(name="Enable the orders site", path="/etc/nginx/sites-enabled/orders", target="/etc/nginx/sites-available/orders")
     server.shell(
         name="Restart nginx with the new config (it will not come back)",
-        commands=["nginx -s stop 2>/dev/null; sleep 0.2; nginx -t 2>/dev/null && nginx; true"],
+        commands=["nginx -s stop 2>/dev/null; nginx -t 2>/dev/null && nginx; true"],
     )

@@ -1,0 +1,1 @@
+"""pyinfra connectors labs uses to reach lab containers (see docker_sdk)."""
