@@ -26,7 +26,9 @@ def diagnose() -> list[Finding]:
 
     findings = [Finding("python", sys.version_info >= (3, 11), sys.version.split()[0], "labs needs Python 3.11 or newer")]
     cli = shutil.which("docker")
-    findings.append(Finding("docker CLI", cli is not None, cli or "not on PATH", "install the docker client (Debian: docker.io); pyinfra's docker connector runs it to apply breaks and solutions"))
+    # Optional: labs drives the engine through the SDK; only a deploy operation that feeds a
+    # command's stdin falls back to pyinfra's own docker connector, which runs the CLI.
+    findings.append(Finding("docker CLI", True, cli or "not on PATH (optional)", "" if cli else "only needed by deploy operations that pass _stdin; install the docker client if a lab uses them"))
     try:
         client = connect(timeout=10)
     except LabsError as err:
