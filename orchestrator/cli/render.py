@@ -86,5 +86,5 @@ def findings_table(findings) -> Table:
     for column in ("", "check", "detail", "what to do"):
         table.add_column(column)
     for finding in findings:
-        table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", finding.check, escape(finding.detail), escape(finding.fix))
+        table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", finding.check, escape(finding.detail), "" if finding.ok else escape(finding.fix))
     return table
