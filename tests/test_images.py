@@ -1,0 +1,59 @@
+"""Images on the real engine: the offline Debian base, and build-once tags by context hash."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import pytest
+
+from orchestrator.errors import BuildFailed
+from orchestrator.images import build_debian_base, ensure_base_image, ensure_image
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.mark.skipif(not shutil.which("debootstrap") and not __import__("os").path.exists("/usr/sbin/debootstrap"), reason="needs debootstrap (scripts/docker-engine installs it)")
+def test_offline_base_is_built_with_debootstrap_and_runs(engine):
+    """With no registry, the base is debootstrapped and imported under the requested name."""
+    ref = f"labs-test-base:{uuid.uuid4().hex[:8]}"
+    steps = []
+    try:
+        build_debian_base(engine, ref, "bookworm", steps.append)
+        assert any("debootstrap" in s for s in steps) and any("importing" in s for s in steps)
+        output = engine.containers.run(ref, ["sh", "-c", ". /etc/os-release && echo $VERSION_CODENAME"], remove=True)
+        assert output.strip() == b"bookworm"
+    finally:
+        for image in engine.images.list(name=ref.split(":")[0]):
+            engine.images.remove(image.id, force=True)
+
+
+def test_a_base_that_cannot_be_had_is_one_clear_error(engine):
+    with pytest.raises(BuildFailed) as caught:
+        ensure_base_image(engine, f"labs-test-nowhere/base:{uuid.uuid4().hex[:8]}")
+    assert "cannot be pulled" in caught.value.message
+
+
+def test_images_are_built_once_and_rebuilt_when_their_context_changes(engine, tmp_path):
+    lab = tmp_path / "lab"
+    context = lab / "images" / "tiny"
+    context.mkdir(parents=True)
+    (context / "Dockerfile").write_text("FROM debian:bookworm\nCOPY motd /etc/motd\n")
+    (context / "motd").write_text("first\n")
+    steps: list[str] = []
+    tags = []
+    try:
+        tags.append(ensure_image(engine, "tiny", steps.append, lab))
+        assert any("building" in s for s in steps)
+        steps.clear()
+        assert ensure_image(engine, "tiny", steps.append, lab) == tags[0]
+        assert steps == [], "an unchanged image must not be rebuilt"
+        (context / "motd").write_text("second\n")
+        tags.append(ensure_image(engine, "tiny", steps.append, lab))
+        assert tags[1] != tags[0] and any("building" in s for s in steps)
+        assert engine.containers.run(tags[1], ["cat", "/etc/motd"], remove=True) == b"second\n"
+        labels = engine.images.get(tags[1]).labels
+        assert labels["io.labs.managed"] == "true" and labels["io.labs.context"] == tags[1].split(":")[1]
+    finally:
+        for tag in tags:
+            engine.images.remove(tag, force=True)
