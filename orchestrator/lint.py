@@ -344,7 +344,8 @@ def _collect_error(text: str, suite: Path) -> tuple[str, int | None]:
     """The gist of a pytest collection error: its ``E`` lines, and the suite's line it points at."""
     gist = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
     message = " ".join(g for g in gist if g)[:400] or text.strip().splitlines()[-1][:400]
-    lines = re.findall(rf"{re.escape(str(suite))}:(\d+)", text)
+    # pytest may print the suite's path relative to the current folder ("../x/test_objectives.py").
+    lines = re.findall(rf"(?:^|[\s/]){re.escape(suite.name)}:(\d+)", text, re.MULTILINE)
     return message, int(lines[-1]) if lines else None
 
 
