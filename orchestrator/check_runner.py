@@ -56,7 +56,7 @@ class CheckReport:
         }
 
 
-def _title(name: str, doc: str | None) -> str:
+def objective_title(name: str, doc: str | None) -> str:
     if doc and doc.strip():
         return doc.strip().splitlines()[0].strip()
     words = re.sub(r"^test_", "", name).replace("_", " ")
@@ -114,7 +114,7 @@ class _Collector:
             outcome = "passed" if passed else ("skipped" if report.skipped else ("failed" if report.when == "call" else "error"))
             self.results[nodeid] = Objective(
                 id=name,
-                title=_title(name, self.docs.get(nodeid)),
+                title=objective_title(name, self.docs.get(nodeid)),
                 passed=passed,
                 outcome=outcome,
                 message="" if passed else (_skip_reason(report) if report.skipped else _failure_message(report)),
@@ -188,5 +188,7 @@ def run_checks(lab: Lab, instance: LabInstance) -> CheckReport:
     from checks.context import LabContext
     from orchestrator.engine import connect
 
-    context = LabContext(connect(), instance, lab)
+    # Reuse the connection the instance was found with; connect only for an instance with no containers.
+    client = next(iter(instance.containers.values())).client if instance.containers else connect()
+    context = LabContext(client, instance, lab)
     return run_suite(lab, instance.key, context)

@@ -93,30 +93,26 @@ def _create_network(client: docker.DockerClient, lab: Lab, instance: str, values
 
     key = instance_key(lab.id, instance)
     try:
-        return _network(client, lab, instance, values, session, key)
+        return client.networks.create(
+            resource_prefix(lab.id, instance),
+            driver="bridge",
+            check_duplicate=True,
+            **_network_options(lab),
+            labels={
+                **labels.managed(),
+                labels.SESSION: session,
+                labels.LAB: lab.id,
+                labels.INSTANCE: key,
+                labels.FOLDER: str(lab.folder),
+                labels.MAIN: lab.main_service,
+                labels.VALUES: json.dumps(values),
+                f"{labels.PREFIX}.services": ",".join(lab.services),
+            },
+        )
     except APIError as err:
         if err.status_code == 409:
             raise Conflict(f"lab {key} is being started by another command (its network already exists)", "wait for it, then `labs status`") from None
         raise
-
-
-def _network(client, lab, instance, values, session, key):
-    return client.networks.create(
-        resource_prefix(lab.id, instance),
-        driver="bridge",
-        check_duplicate=True,
-        **_network_options(lab),
-        labels={
-            **labels.managed(),
-            labels.SESSION: session,
-            labels.LAB: lab.id,
-            labels.INSTANCE: key,
-            labels.FOLDER: str(lab.folder),
-            labels.MAIN: lab.main_service,
-            labels.VALUES: json.dumps(values),
-            f"{labels.PREFIX}.services": ",".join(lab.services),
-        },
-    )
 
 
 def _create_container(client: docker.DockerClient, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str):
@@ -351,32 +347,14 @@ def _remove_instance(client: docker.DockerClient, key: str | None, lab_id: str |
     selector = labels.filters(instance=key, lab=lab_id)
     if session:
         selector["label"].append(f"{labels.SESSION}={session}")
-    removed = 0
-    containers = client.containers.list(all=True, filters=selector, ignore_removed=True)
-
-    def remove(container):
-        try:
-            container.remove(force=True, v=True)
-        except DockerNotFound:
-            return 0
-        return 1
-
-    if containers:
-        with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
-            removed += sum(pool.map(remove, containers))
-    for network in client.networks.list(filters=selector):
+    removed = _remove_resources(client.containers.list(all=True, filters=selector, ignore_removed=True))
+    for network in client.networks.list(filters=selector):  # once its containers are gone
         try:
             network.remove()
             removed += 1
         except DockerNotFound:
             pass
-    for volume in client.volumes.list(filters=selector):
-        try:
-            volume.remove(force=True)
-            removed += 1
-        except DockerNotFound:
-            pass
-    return removed
+    return removed + _remove_resources(client.volumes.list(filters=selector))
 
 
 @dataclass
@@ -419,7 +397,7 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
             current = found[0]
             tags = ensure_images(client, [s.image for s in lab.services.values()], progress, lab.folder)
             progress("removing the old containers")
-            _remove_containers(list(current.containers.values()) + current.markers)
+            _remove_resources(list(current.containers.values()) + current.markers)
             session = _new_session()
             try:
                 inst = _build_and_break(client, lab, instance, tags, current.network, current.values, session, progress)
@@ -438,21 +416,25 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
     return start_lab(lab, instance, progress)
 
 
-def _remove_containers(resources: list) -> None:
+def _remove_resources(resources: list) -> int:
+    """Remove containers (with their anonymous volumes) and volumes in parallel; returns how many
+    were removed (one already gone is not an error)."""
     from docker.errors import NotFound as DockerNotFound
 
-    def remove(resource):
+    def remove(resource) -> int:
         try:
             if hasattr(resource, "status"):
                 resource.remove(force=True, v=True)
             else:
                 resource.remove(force=True)
         except DockerNotFound:
-            pass
+            return 0
+        return 1
 
-    if resources:
-        with ThreadPoolExecutor(max_workers=min(8, len(resources))) as pool:
-            list(pool.map(remove, resources))
+    if not resources:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(8, len(resources))) as pool:
+        return sum(pool.map(remove, resources))
 
 
 def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE) -> DeployResult:

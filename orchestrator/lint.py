@@ -27,6 +27,8 @@ import string
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from orchestrator.check_runner import objective_title
 from typing import Any
 
 ERROR = "error"
@@ -349,13 +351,6 @@ def _collect_error(text: str, suite: Path) -> tuple[str, int | None]:
     return message, int(lines[-1]) if lines else None
 
 
-def _title(name: str, doc: str | None) -> str:
-    if doc and doc.strip():
-        return doc.strip().splitlines()[0].strip()
-    words = re.sub(r"^test_", "", name).replace("_", " ")
-    return words[:1].upper() + words[1:]
-
-
 # --------------------------------------------------------------------------- the linter
 
 
@@ -431,7 +426,7 @@ def lint_folder(folder: Path, *, collect: bool = True) -> LintResult:
         _check_suite(files["suite"], folder, result)
     elif "suite" in trees:
         result.objectives = [
-            Objective(n.name, _title(n.name, ast.get_docstring(n)), n.lineno)
+            Objective(n.name, objective_title(n.name, ast.get_docstring(n)), n.lineno)
             for n in trees["suite"].body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test")
         ]
         if not result.objectives:
@@ -546,9 +541,9 @@ def _check_suite(suite: Path, folder: Path, result: LintResult) -> None:
         hint = f"did you mean {close[0]!r}?" if close else "the checks plugin provides `lab`"
         problems.append(Problem(ERROR, str(suite), f"{test} asks for fixture {name!r}, which does not exist", line=line, fix=hint))
     for name, doc, line in collector.items:
-        result.objectives.append(Objective(name, _title(name, doc), line))
+        result.objectives.append(Objective(name, objective_title(name, doc), line))
         if not (doc and doc.strip()):
-            problems.append(Problem(WARNING, str(suite), f"objective {name} has no docstring: learners will read {_title(name, doc)!r}", line=line, fix="start the test with a one-line docstring saying what must be true"))
+            problems.append(Problem(WARNING, str(suite), f"objective {name} has no docstring: learners will read {objective_title(name, doc)!r}", line=line, fix="start the test with a one-line docstring saying what must be true"))
     if not collector.errors and not collector.items:
         problems.append(Problem(ERROR, str(suite), "the suite collects no objectives (no test_ functions)", fix="add one test_ function per objective"))
 

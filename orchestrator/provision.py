@@ -114,9 +114,8 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
             f"`labs reset {instance.lab_id}` recreates them",
         )
     from orchestrator.connectors.docker_sdk import SDKDockerConnector
-    from orchestrator.engine import connect
 
-    client = connect()
+    client = next(iter(instance.containers.values())).client  # the caller's engine connection
     hosts, groups = [], {}
     for service, container in instance.containers.items():
         name = f"@docker/{container.name}"
