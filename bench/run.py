@@ -298,7 +298,7 @@ def median(values: list[float]) -> float | None:
 
 def instance_name(suffix: str) -> str:
     name = f"{PREFIX}-{suffix}"
-    from orchestrator.instance import check_instance_name
+    from orchestrator.engine.instances import check_instance_name
 
     return check_instance_name(name)
 
@@ -444,11 +444,11 @@ def labs_template(env: Env, key: str) -> dict:
 def raw_plan(env: Env, name: str) -> dict:
     """The exact resources `labs start` creates for ``name``, for bench/raw_start.py.
 
-    Image tags come from ``orchestrator.images.image_tag``; capabilities from the
+    Image tags come from ``orchestrator.engine.images.image_tag``; capabilities from the
     containers of the warm-up `labs start` (``env.template``), which also wins when
     the two disagree (the orchestrator may be changing under us).
     """
-    from orchestrator.images import image_tag
+    from orchestrator.engine.images import image_tag
 
     lab = env.load_lab()
     key = key_of(name)
@@ -680,7 +680,7 @@ def fig_validate(env: Env) -> list[Row]:
 
 def fig_build(env: Env) -> list[Row]:
     """Cold build of every image, the offline base included, under temporary tags removed afterwards."""
-    from orchestrator.images import build_debian_base, images_dir
+    from orchestrator.engine.images import build_debian_base, images_dir
 
     row = Row("cold build (debootstrap base + every image, nocache)", "build", "s", Goal("abs_max", 180.0, "s"),
               labs_cmd="build_debian_base + docker build --no-cache of images/*", raw_cmd="")

@@ -12,7 +12,7 @@ from typing import Any
 
 from testinfra.backend import base
 
-from orchestrator.engine import DEADLINE_EXIT, exec_in
+from orchestrator.engine.client import DEADLINE_EXIT, exec_in
 
 COMMAND_DEADLINE = 30.0
 

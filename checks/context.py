@@ -68,7 +68,7 @@ class LabContext:
 
     def restart(self, service: str | None = None, timeout: int = 10) -> None:
         """Restart a service's container and wait until its environment is ready again."""
-        from orchestrator.readiness import wait_ready
+        from orchestrator.engine.readiness import wait_ready
         from orchestrator.spec import Readiness
 
         service = service or self.instance.main

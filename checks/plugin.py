@@ -35,9 +35,9 @@ def _context_from_options(config):
 
     from checks.context import LabContext
     from orchestrator.catalog import Catalog
-    from orchestrator.engine import connect
+    from orchestrator.engine.client import connect
     from orchestrator.errors import LabsError
-    from orchestrator.instance import find_instances
+    from orchestrator.engine.instances import find_instances
 
     from orchestrator.spec import load_lab
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import LabsError
-from orchestrator.instance import LabInstance
+from orchestrator.engine.instances import LabInstance
 from orchestrator.spec import Lab
 
 
@@ -186,7 +186,7 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
 def run_checks(lab: Lab, instance: LabInstance) -> CheckReport:
     """Check a running instance of ``lab``: one verdict per objective of its suite."""
     from checks.context import LabContext
-    from orchestrator.engine import connect
+    from orchestrator.engine.client import connect
 
     # Reuse the connection the instance was found with; connect only for an instance with no containers.
     client = next(iter(instance.containers.values())).client if instance.containers else connect()

@@ -19,9 +19,9 @@ class Finding:
 
 
 def diagnose() -> list[Finding]:
-    from orchestrator.engine import ENGINE_FIX, connect
+    from orchestrator.engine.client import ENGINE_FIX, connect
     from orchestrator.errors import LabsError
-    from orchestrator.images import base_of, image_context, image_tag
+    from orchestrator.engine.images import base_of, image_context, image_tag
     from orchestrator.paths import images_dir
 
     findings = [Finding("python", sys.version_info >= (3, 11), sys.version.split()[0], "labs needs Python 3.11 or newer")]

@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orchestrator import labels
-from orchestrator.engine import connect, engine_errors
+from orchestrator.engine import labels
+from orchestrator.engine.client import connect, engine_errors
 from orchestrator.errors import Conflict, Interrupted
-from orchestrator.images import ensure_images
-from orchestrator.instance import (
+from orchestrator.engine.images import ensure_images
+from orchestrator.engine.instances import (
     DEFAULT_INSTANCE,
     LabInstance,
     find_instances,
@@ -32,9 +32,9 @@ from orchestrator.instance import (
     resource_prefix,
 )
 from orchestrator.locks import instance_lock
-from orchestrator.ports import holder, is_free
+from orchestrator.engine.ports import holder, is_free
 from orchestrator.provision import DeployResult, apply_deploy
-from orchestrator.readiness import wait_all_ready
+from orchestrator.engine.readiness import wait_all_ready
 from orchestrator.spec import Lab
 
 if TYPE_CHECKING:

@@ -490,7 +490,7 @@ def _raw_services(raw: dict) -> dict[str, dict]:
 def _check_images(raw: dict, root, folder: Path, spec_file: str, problems: list[Problem]) -> None:
     """Each service's image is the lab's own images/<name>/ or a shared one in images/."""
     from orchestrator.errors import NotFound
-    from orchestrator.images import image_context
+    from orchestrator.engine.images import image_context
     from orchestrator.paths import images_dir
 
     shared = images_dir()

@@ -1,7 +1,7 @@
 """Applying a lab's pyinfra deploys (break.py, solution.py) to its running containers.
 
 pyinfra runs in-process through its ``@docker/<container>`` connector, with the
-transport swapped for the SDK (``orchestrator.connectors.docker_sdk``). Every
+transport swapped for the SDK (``orchestrator.engine.pyinfra_connector``). Every
 container must be running before pyinfra connects: given a stopped container,
 pyinfra's own connector would start it and then commit and remove it at
 disconnect; ours refuses to connect.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import BuildFailed, Timeout
-from orchestrator.instance import LabInstance
+from orchestrator.engine.instances import LabInstance
 
 # Per-command and whole-deploy deadlines, in seconds (LABS_DEPLOY_TIMEOUT overrides the latter).
 COMMAND_TIMEOUT = 120
@@ -113,7 +113,7 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
             f"cannot apply {deploy.name} to {instance.key}: service(s) {', '.join(not_running)} not running",
             f"`labs reset {instance.lab_id}` recreates them",
         )
-    from orchestrator.connectors.docker_sdk import SDKDockerConnector
+    from orchestrator.engine.pyinfra_connector import SDKDockerConnector
 
     client = next(iter(instance.containers.values())).client  # the caller's engine connection
     hosts, groups = [], {}

@@ -221,7 +221,7 @@ def load_lab(folder: Path) -> Lab:
                 continue  # optional with its default
             raise SpecError(f"{lab_yaml}: {field}: file {value!r} does not exist in {folder}", f"create {folder / value} or change the {field} field")
     from orchestrator.errors import NotFound
-    from orchestrator.images import image_context
+    from orchestrator.engine.images import image_context
 
     for name, service in lab.services.items():
         try:

@@ -221,8 +221,8 @@ class _Phases:
 
 def new_instance_name(lab_id: str, client=None) -> str:
     """A fresh instance name (``v`` and 8 hex digits) that no existing instance of the lab uses."""
-    from orchestrator.engine import connect
-    from orchestrator.instance import find_instances, instance_key
+    from orchestrator.engine.client import connect
+    from orchestrator.engine.instances import find_instances, instance_key
 
     client = client or connect()
     while True:
@@ -233,8 +233,8 @@ def new_instance_name(lab_id: str, client=None) -> str:
 
 def leftovers(key: str, client=None) -> list[str]:
     """Every container, network and volume still labelled with instance ``key``."""
-    from orchestrator import labels
-    from orchestrator.engine import connect
+    from orchestrator.engine import labels
+    from orchestrator.engine.client import connect
 
     client = client or connect()
     selector = {"label": [f"{labels.INSTANCE}={key}"]}
@@ -245,7 +245,7 @@ def leftovers(key: str, client=None) -> list[str]:
 
 
 def _stop_and_verify(lab_id: str, instance: str) -> tuple[bool, str]:
-    from orchestrator.instance import instance_key
+    from orchestrator.engine.instances import instance_key
     from orchestrator.lifecycle import stop_lab
 
     key = instance_key(lab_id, instance)
@@ -273,8 +273,8 @@ def validate_lab(
     when the images were built up front). Always stops the instance, unless ``keep`` and a
     phase failed; an interrupt stops it too and propagates."""
     from orchestrator.check_runner import run_checks
-    from orchestrator.engine import connect
-    from orchestrator.images import ensure_images
+    from orchestrator.engine.client import connect
+    from orchestrator.engine.images import ensure_images
     from orchestrator.lifecycle import reset_lab, running_instance, solve_lab, start_lab
 
     started = time.perf_counter()
@@ -614,8 +614,8 @@ def _lint_phase(folder: Path, progress: Progress) -> tuple[PhaseResult, LintResu
 def _build_all(labs: list[tuple[str, Path, list[str]]], progress: Progress) -> dict[tuple[Path, str], PhaseResult]:
     """Build each image context once, before any worker starts (two labs sharing an image
     never race to build it); returns a build phase per (lab folder, image name)."""
-    from orchestrator.engine import connect
-    from orchestrator.images import ensure_image, image_context
+    from orchestrator.engine.client import connect
+    from orchestrator.engine.images import ensure_image, image_context
 
     client = connect()
     by_context: dict[Path, PhaseResult] = {}
@@ -661,7 +661,7 @@ def validate(
             results[folder] = result
     runnable = [f for f in folders if f not in results]
     if runnable:
-        from orchestrator.engine import connect
+        from orchestrator.engine.client import connect
 
         connect()  # EngineUnavailable here is one clear error, not a failure per lab
         builds = _build_all([(lints[f][1].lab_id, f, lints[f][1].images) for f in runnable], progress)

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from orchestrator.errors import BuildFailed
-from orchestrator.images import build_debian_base, ensure_base_image, ensure_image
+from orchestrator.engine.images import build_debian_base, ensure_base_image, ensure_image
 
 pytestmark = pytest.mark.docker
 

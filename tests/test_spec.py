@@ -113,7 +113,7 @@ def test_sizes():
 
 
 def test_image_hash_ignores_bytecode_and_dockerignore(tmp_path):
-    from orchestrator.images import context_hash
+    from orchestrator.engine.images import context_hash
 
     (tmp_path / "Dockerfile").write_text("FROM debian:bookworm\n")
     (tmp_path / "app.py").write_text("print('hi')\n")

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from orchestrator.engine import exec_in
+from orchestrator.engine.client import exec_in
 from orchestrator.paths import images_dir
 
 WEB_PORT = 80  # nginx's container port, published on 127.0.0.1

@@ -69,7 +69,7 @@ def _lab(lab_id: str, labs_dir: Path | None):
 
 
 def _instance(name: str) -> str:
-    from orchestrator.instance import check_instance_name
+    from orchestrator.engine.instances import check_instance_name
 
     return check_instance_name(name)
 
@@ -96,7 +96,7 @@ def _root(
 def list_labs(labs_dir: LabsDir = None, as_json: Json = False):
     """List the labs you can start, and which are running."""
     from orchestrator.catalog import Catalog, summaries
-    from orchestrator.quick_engine import running_instance_keys
+    from orchestrator.engine.quick import running_instance_keys
 
     rows = summaries(Catalog.from_env(labs_dir))
     running = running_instance_keys()
@@ -202,11 +202,11 @@ def shell(
             f"to run a command, name the service first: labs shell {lab_id} {inst.main} -- {service} {' '.join(command)}",
             code=ExitCode.NOT_FOUND,
         )
-    container = inst.container(service)
-    if container.status != "running":
-        raise LabsError(f"service {service or inst.main} of {inst.key} is {container.status}", f"`labs reset {lab_id}` recreates it", code=ExitCode.NOT_FOUND)
+    status = inst.service_status(service)
+    if status != "running":
+        raise LabsError(f"service {service or inst.main} of {inst.key} is {status}", f"`labs reset {lab_id}` recreates it", code=ExitCode.NOT_FOUND)
     argv = list(command) if command else ["/bin/bash", "-l"]
-    raise typer.Exit(run_shell(container, argv))
+    raise typer.Exit(run_shell(inst, service, argv))
 
 
 @app.command()
@@ -222,13 +222,12 @@ def logs(
     from orchestrator.lifecycle import running_instance
 
     inst = running_instance(lab_id, _instance(instance))
-    container = inst.container(service)
     if follow:
-        for chunk in container.logs(stream=True, follow=True, tail=tail):
+        for chunk in inst.follow_logs(service, tail=tail):
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
         return
-    sys.stdout.buffer.write(container.logs(tail=tail))
+    sys.stdout.buffer.write(inst.logs(service, tail=tail))
 
 
 @app.command()
@@ -262,7 +261,7 @@ def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
 def hint(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
     """Show the next hint (one at a time; remembered until the lab is stopped)."""
     from orchestrator.cli import render
-    from orchestrator.instance import instance_key
+    from orchestrator.engine.instances import instance_key
     from orchestrator.progress import next_hint
 
     lab = _lab(lab_id, labs_dir)

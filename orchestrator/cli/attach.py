@@ -1,4 +1,4 @@
-"""An interactive shell in a container through the Docker SDK (no docker CLI process).
+"""An interactive shell in a lab service, attached to this terminal (no docker CLI process).
 
 With a terminal: a TTY exec, the local terminal in raw mode, bytes pumped both
 ways over the exec's socket, and the TTY resized with the window. Without one
@@ -13,43 +13,39 @@ import signal
 import sys
 
 
-def _socket_of(sock):
-    return getattr(sock, "_sock", sock)
+def run_shell(instance, service: str | None, argv: list[str]) -> int:
+    """Run ``argv`` in a service of ``instance`` attached to this terminal; return its exit code."""
+    from orchestrator.engine.terminal import open_session
 
-
-def run_shell(container, argv: list[str]) -> int:
-    """Run ``argv`` in ``container`` attached to this terminal; return its exit code."""
-    api = container.client.api
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     env = {"TERM": os.environ.get("TERM", "xterm"), "PS1": r"\u@\h(lab):\w\$ "}
-    exec_id = api.exec_create(container.id, argv, stdin=True, tty=interactive, environment=env)["Id"]
-    sock = _socket_of(api.exec_start(exec_id, socket=True, tty=interactive))
+    session = open_session(instance, service, argv, tty=interactive, environment=env)
     if interactive:
-        _pump_tty(api, exec_id, sock)
+        _pump_tty(session, session.socket)
     else:
-        _pump_pipe(api, exec_id, sock)
-    code = api.exec_inspect(exec_id).get("ExitCode")
+        _pump_pipe(session.socket)
+    code = session.exit_code()
     return 0 if code is None else int(code)
 
 
-def _resize(api, exec_id):
+def _resize(session):
     try:
         size = os.get_terminal_size(sys.stdout.fileno())
-        api.exec_resize(exec_id, height=size.lines, width=size.columns)
-    except Exception:
-        pass
+    except OSError:
+        return
+    session.resize(size.lines, size.columns)
 
 
-def _pump_tty(api, exec_id, sock):
+def _pump_tty(session, sock):
     import termios
     import tty
 
     stdin = sys.stdin.fileno()
     saved = termios.tcgetattr(stdin)
-    previous = signal.signal(signal.SIGWINCH, lambda *_: _resize(api, exec_id))
+    previous = signal.signal(signal.SIGWINCH, lambda *_: _resize(session))
     try:
         tty.setraw(stdin)
-        _resize(api, exec_id)
+        _resize(session)
         while True:
             ready, _, _ = select.select([stdin, sock], [], [])
             if sock in ready:
@@ -68,7 +64,7 @@ def _pump_tty(api, exec_id, sock):
         sock.close()
 
 
-def _pump_pipe(api, exec_id, sock):
+def _pump_pipe(sock):
     """Non-TTY exec: stdin copied in, the multiplexed stdout/stderr frames demultiplexed out."""
     import struct
 

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from orchestrator.engine import exec_in
+from orchestrator.engine.client import exec_in
 from orchestrator.errors import Timeout
 from orchestrator.spec import Readiness
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from orchestrator import labels
+from orchestrator.engine import labels
 from orchestrator.errors import NotFound, UsageError
 
 if TYPE_CHECKING:
@@ -87,6 +87,21 @@ class LabInstance:
             known = ", ".join(sorted(self.containers)) or "none"
             raise NotFound(f"lab {self.key} has no running service {service!r} (services: {known})", f"run `labs status`; `labs reset {self.lab_id}` recreates missing services")
         return self.containers[service]
+
+    def service_status(self, service: str | None = None) -> str:
+        """The engine's state of a service's container: running, exited, created, ..."""
+        return self.container(service).status
+
+    def logs(self, service: str | None = None, *, tail: int | str = "all", since: float | None = None) -> bytes:
+        """What a service's processes printed (the engine's log, not a file in the container)."""
+        kwargs = {"tail": tail}
+        if since is not None:
+            kwargs["since"] = since
+        return self.container(service).logs(**kwargs)
+
+    def follow_logs(self, service: str | None = None, *, tail: int | str = 100):
+        """A service's log as it grows (an endless iterator of byte chunks)."""
+        return self.container(service).logs(stream=True, follow=True, tail=tail)
 
     def published_port(self, service: str, container_port: int) -> int | None:
         """The 127.0.0.1 port the engine bound for ``container_port`` now (it can change on restart)."""

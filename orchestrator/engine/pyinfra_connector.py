@@ -20,7 +20,7 @@ from pyinfra.api.util import get_file_io
 from pyinfra.connectors.docker import DockerConnector
 from pyinfra.connectors.util import CommandOutput, OutputLine, extract_control_arguments, make_unix_command_for_host
 
-from orchestrator.engine import DEADLINE_EXIT, exec_in
+from orchestrator.engine.client import DEADLINE_EXIT, exec_in
 
 DEFAULT_DEADLINE = 120
 

@@ -14,7 +14,7 @@ import os
 import socket
 from urllib.parse import quote, urlsplit
 
-from orchestrator import labels
+from orchestrator.engine import labels
 
 
 class _UnixConnection(http.client.HTTPConnection):

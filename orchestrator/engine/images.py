@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import labels
+from orchestrator.engine import labels
 from orchestrator.errors import BuildFailed, NotFound
 from orchestrator.paths import images_dir
 

@@ -1,1 +1,0 @@
-"""pyinfra connectors labs uses to reach lab containers (see docker_sdk)."""
