@@ -90,17 +90,23 @@ class LabSummary:
     problem: str | None = None  # set when the spec cannot be read at all
 
 
+def _minutes(value) -> int | str:
+    return value if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
 def summaries(catalog: Catalog) -> list[LabSummary]:
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from orchestrator.labfiles import load_yaml, read_text
+    from orchestrator.spec import MAX_SPEC_BYTES
+
     found = []
     for lab_id, folder in sorted(catalog.folders().items()):
         try:
-            raw = yaml.load((folder / "lab.yaml").read_text(encoding="utf-8"), Loader=loader)
+            _, raw = load_yaml(read_text(folder / "lab.yaml", MAX_SPEC_BYTES))
             if not isinstance(raw, dict):
                 raise ValueError("not a mapping")
-            found.append(LabSummary(lab_id, str(raw.get("title", "")), str(raw.get("difficulty", "?")), raw.get("minutes", "?"), folder))
-        except (OSError, ValueError, yaml.YAMLError):
+            found.append(LabSummary(lab_id, str(raw.get("title", "")), str(raw.get("difficulty", "?")), _minutes(raw.get("minutes")), folder))
+        except (OSError, ValueError, yaml.YAMLError):  # UnsafeLabFile is a ValueError
             found.append(LabSummary(lab_id, "", "?", "?", folder, problem=f"lab.yaml cannot be read: run `labs lint {lab_id}`"))
     return found

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import LabsError
+from orchestrator.objectives import objective_title
 from orchestrator.engine.instances import LabInstance
 from orchestrator.spec import Lab
 
@@ -54,13 +55,6 @@ class CheckReport:
             "seconds": round(self.seconds, 3),
             "objectives": [asdict(o) for o in self.objectives],
         }
-
-
-def objective_title(name: str, doc: str | None) -> str:
-    if doc and doc.strip():
-        return doc.strip().splitlines()[0].strip()
-    words = re.sub(r"^test_", "", name).replace("_", " ")
-    return words[:1].upper() + words[1:]
 
 
 def _failure_message(report) -> str:
