@@ -10,17 +10,35 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 
-from orchestrator.errors import Conflict
-from orchestrator.paths import state_dir
+from orchestrator.errors import Conflict, UsageError
+from orchestrator.paths import writable_state_dir
+
+
+def _open_lock(path) -> int:
+    """The lock file, opened without ever blocking or following a symlink; anything but a regular
+    file in its place (a FIFO, a folder, a link) is set aside first."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            fd = None
+        if fd is not None and stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+        if fd is not None:
+            os.close(fd)
+        try:
+            os.rename(path, f"{path}.aside-{os.getpid()}")
+        except OSError as err:
+            raise UsageError(f"lock file {path} is not a regular file and cannot be moved aside: {err.strerror}", "remove it") from None
+    raise UsageError(f"lock file {path} cannot be opened", "remove it, or set LABS_STATE_DIR to a folder you can write to")
 
 
 @contextlib.contextmanager
 def instance_lock(key: str, action: str):
-    folder = state_dir() / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    path = writable_state_dir("locks") / f"{key}.lock"
+    fd = _open_lock(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

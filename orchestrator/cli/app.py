@@ -127,10 +127,8 @@ def info(lab_id: LabArg, labs_dir: LabsDir = None, as_json: Json = False):
     if as_json:
         render.print_json({**lab.model_dump(mode="json", by_alias=True, exclude={"hints"}), "briefing_text": lab.briefing_text, "hints": len(lab.hints)})
         return
-    from rich.markdown import Markdown
-
-    render.out.print(f"[bold]{lab.title}[/]  [dim]({lab.id} · {lab.difficulty} · ~{lab.minutes} min)[/]")
-    render.out.print(Markdown(lab.briefing_text))
+    render.out.print(f"[bold]{render.safe(lab.title)}[/]  [dim]({lab.id} · {lab.difficulty} · ~{lab.minutes} min)[/]")
+    render.out.print(render.markdown(lab.briefing_text))
 
 
 @app.command()
@@ -153,13 +151,11 @@ def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     if inst.resumed:
         render.out.print(f"[green]{inst.key} resumed[/]: its stopped services are running again, with your changes. `labs info {lab.id}` shows the briefing.")
         return
-    from rich.markdown import Markdown
-
-    render.out.print(Markdown(lab.briefing_text))
+    render.out.print(render.markdown(lab.briefing_text))
     render.out.print()
     render.out.print(f"[bold green]{inst.key} is running, and broken.[/]")
     for service, ports in inst.ports().items():
-        render.out.print(f"  {service}: {', '.join(ports)}")
+        render.out.print(f"  {service}: {render.safe(', '.join(ports))}")
     render.out.print(f"  get in:   labs shell {lab.id}{flag}   (services: {', '.join(inst.services)})")
     render.out.print(f"  check:    labs check {lab.id}{flag}")
     render.out.print(f"  stuck?    labs hint {lab.id}{flag}")
@@ -221,13 +217,16 @@ def logs(
     """Show a service's container log (what its processes print)."""
     from orchestrator.lifecycle import running_instance
 
+    from orchestrator.cli.render import LogWriter
+
     inst = running_instance(lab_id, _instance(instance))
+    writer = LogWriter()
     if follow:
         for chunk in inst.follow_logs(service, tail=tail):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
+            writer.write(chunk)
+        writer.write(b"", final=True)
         return
-    sys.stdout.buffer.write(inst.logs(service, tail=tail))
+    writer.write(inst.logs(service, tail=tail), final=True)
 
 
 @app.command()
@@ -269,7 +268,7 @@ def hint(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = Non
     if as_json:
         render.print_json({"hint": number, "of": len(lab.hints), "text": text, "last": last})
         return
-    render.out.print(f"[bold]hint {number}/{len(lab.hints)}[/]: {text}")
+    render.out.print(f"[bold]hint {number}/{len(lab.hints)}[/]: {render.safe(text)}")
     if last:
         render.out.print("[dim]that was the last hint. `labs solve` applies the reference solution (and gives the answer away).[/]")
 
@@ -290,7 +289,7 @@ def solve(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     render.out.print(f"[yellow]reference solution applied to {lab.id}[/] ({result.changed} change(s)). This gives the answer away.")
     notes = lab.path(lab.solution_notes) if lab.solution_notes else None
     if notes and notes.is_file():
-        render.out.print(f"what was wrong and why: {notes}")
+        render.out.print(f"what was wrong and why: {render.safe(str(notes))}")
 
 
 @app.command()
@@ -329,9 +328,9 @@ def stop(
         return
     if not result.keys:
         what = "no labs were running" if all_labs else f"{lab_id} was not running"
-        render.out.print(f"{what}: nothing to do.")
+        render.out.print(f"{render.safe(what)}: nothing to do.")
         return
-    render.out.print(f"stopped {', '.join(result.keys)} ({result.removed} resource(s) removed).")
+    render.out.print(f"stopped {render.safe(', '.join(result.keys))} ({result.removed} resource(s) removed).")
 
 
 @app.command()
