@@ -228,11 +228,11 @@ def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE) -> DeployResult:
 
 def lab_status(lab_id: str | None = None) -> list[LabInstance]:
     engine = open_engine()
-    with engine.errors("reading lab status"):
+    with engine.errors("reading lab status"), engine.quick():
         return engine.instances(lab_id=lab_id)
 
 
 def running_instance(lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
     engine = open_engine()
-    with engine.errors(f"finding {lab_id}"):
+    with engine.errors(f"finding {lab_id}"), engine.quick():
         return engine.instance(lab_id, instance)

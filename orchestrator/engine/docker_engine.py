@@ -29,10 +29,20 @@ from orchestrator.errors import Conflict
 if TYPE_CHECKING:
     from orchestrator.spec import Lab
 
-# Capabilities every lab container keeps: enough for a Debian daemon to start as root and drop
-# to its user, and for a learner to install a package. A lab adds to them per service (cap_add).
-DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"]
-IMAGE_CAPS_LABEL = f"{labels.PREFIX}.caps"
+
+
+def container_caps(cap_add: list[str]) -> list[str]:
+    """What a lab container gets: DEFAULT_CAPS (enough for a Debian daemon to start as root and
+    drop to its user) plus the service's ``cap_add``, which must be on the allow-list. Nothing
+    else grants capabilities: an image label cannot."""
+    from orchestrator.errors import SpecError
+    from orchestrator.spec import ALLOWED_CAPS, DEFAULT_CAPS
+
+    asked = [cap.removeprefix("CAP_") for cap in cap_add]
+    refused = [cap for cap in asked if cap not in ALLOWED_CAPS]
+    if refused:
+        raise SpecError(f"capability {refused[0]} is not allowed", f"a lab may add only: {', '.join(sorted(ALLOWED_CAPS))}")
+    return sorted(set(DEFAULT_CAPS) | set(asked))
 
 
 class LostClaim(Conflict):
@@ -67,6 +77,13 @@ class DockerEngine:
 
     def instance(self, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
         return get_instance(self.client, lab_id, instance)
+
+    def quick(self):
+        """A context manager: engine calls inside must answer within a few seconds (lookups of
+        read-only commands), so a hung engine is exit 4 at once, not a long wait."""
+        from orchestrator.engine.client import quick_answers
+
+        return quick_answers(self.client)
 
     def errors(self, action: str):
         """A context manager turning an engine failure during ``action`` into one clear error."""
@@ -137,8 +154,7 @@ class DockerEngine:
 
     def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str):
         service = lab.services[service_name]
-        image_caps = (self.client.images.get(tag).labels or {}).get(IMAGE_CAPS_LABEL)
-        caps = sorted(set((image_caps.split() if image_caps else DEFAULT_CAPS) + list(service.cap_add)))
+        caps = container_caps(service.cap_add)
         ports = {}
         for port in service.ports:
             host_port = port.host if instance == DEFAULT_INSTANCE else None
