@@ -61,7 +61,9 @@ def _session_alive(session: str) -> bool:
 
 
 def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, session: str, progress: Progress) -> LabInstance:
-    """Create and start the services, wait for the environment, apply the break, mark complete."""
+    """Fence the network, create and start the services, wait for the environment, apply the
+    break, mark complete."""
+    warning = engine.guard_network(network, lab)  # before any container can send a packet
     created = engine.create_services(lab, instance, tags, network, values, session)
     progress(f"starting {len(created)} service(s): {', '.join(created)}")
     engine.start(list(created.values()))
@@ -69,20 +71,42 @@ def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, ses
     engine.wait_ready(lab, created)
     inst = engine.instance(lab.id, instance)
     progress("breaking the environment (break.py)")
-    apply_deploy(inst, lab.path(lab.break_))
+    try:
+        apply_deploy(inst, lab.path(lab.break_))
+    except Exception as err:
+        _explain_vanished(engine, lab, instance, err)
+        raise
     inst.markers.append(engine.mark_complete(lab, instance, session))
+    inst.warnings = [warning] if warning else []
     return inst
+
+
+def _explain_vanished(engine, lab: Lab, instance: str, err: Exception) -> None:
+    """A break that failed because another command (another user's `labs stop`, a `docker rm`)
+    removed the instance meanwhile is a conflict, not a broken break.py."""
+    try:
+        now = engine.instances(key=instance_key(lab.id, instance))
+    except Exception:  # noqa: BLE001 - the engine itself is gone: keep the original error
+        return
+    missing = list(lab.services) if not now else [s for s in lab.services if s not in now[0].containers or now[0].containers[s].status != "running"]
+    if missing:
+        raise Conflict(
+            f"lab {instance_key(lab.id, instance)} was removed or stopped by another command while it was being started ({', '.join(missing)} gone during break.py)",
+            f"nothing is wrong with the lab; see who stopped it, then `labs start {lab.id}` again",
+        ) from err
 
 
 def _resume(engine, inst: LabInstance, lab: Lab, progress: Progress) -> LabInstance:
     """Start the stopped containers of a complete instance again (after an engine restart): the
     learner's work inside them is kept."""
     stopped = engine.stopped_containers(inst)
+    warning = engine.guard_network(inst.network, lab)  # the host's firewall may have been reset
     progress(f"resuming {inst.key}: starting {len(stopped)} stopped service(s)")
     engine.start(stopped)
     engine.wait_ready(lab, inst.containers)
     resumed = engine.instance(lab.id, inst.instance)
     resumed.resumed = True
+    resumed.warnings = [warning] if warning else []
     return resumed
 
 

@@ -148,9 +148,11 @@ def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     with render.progress(f"starting {lab.id}", quiet=as_json) as update:
         inst = start_lab(lab, _instance(instance), progress=update)
     if as_json:
-        render.print_json({**inst.to_dict(), "already_running": inst.already_running, "resumed": inst.resumed})
+        render.print_json({**inst.to_dict(), "already_running": inst.already_running, "resumed": inst.resumed, "warnings": inst.warnings})
         return
     flag = _flag(inst.instance)
+    for warning in inst.warnings:
+        render.err.print(f"[yellow]warning:[/] {render.safe(warning)}", soft_wrap=True)
     if inst.already_running:
         render.out.print(f"[yellow]{inst.key} is already running[/]: nothing changed. `labs reset {lab.id}{flag}` starts it over.")
         return

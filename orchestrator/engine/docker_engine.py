@@ -10,6 +10,7 @@ cluster) is a sibling class with the same methods.
 from __future__ import annotations
 
 import json
+import os
 import string
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -47,6 +48,17 @@ def container_caps(cap_add: list[str]) -> list[str]:
 
 class LostClaim(Conflict):
     """Another command owns the instance: back off without touching its resources."""
+
+
+def _name_clash(key: str, resource: str, owner_labels: dict, lab_id: str) -> tuple[str, str]:
+    """(message, fix) when a resource name ``key`` needs belongs to another lab instance: names
+    are made of the lab id and the instance name, so lab `a` instance `b-c` and lab `a-b`
+    instance `c` both need `labs-a-b-c`. Nothing will ever free it by waiting."""
+    other = owner_labels.get(labels.INSTANCE) or "something labs did not create"
+    return (
+        f"lab {key} cannot be created: its {resource} is already taken by {other} (their names collide)",
+        f"start this one under another instance name: `labs start {lab_id} --instance NAME`",
+    )
 
 
 def render_env(env: dict[str, str], values: dict[str, str]) -> dict[str, str]:
@@ -126,17 +138,22 @@ class DockerEngine:
             name=f"{resource_prefix(lab.id, instance)}-claim",
             labels=self._labels(lab, instance, session, **{labels.MARKER: "claim"}),
         )
-        owner = (claim.attrs.get("Labels") or {}).get(labels.SESSION)
+        claim_labels = claim.attrs.get("Labels") or {}
+        owner = claim_labels.get(labels.SESSION)
         if owner != session:
-            raise LostClaim(f"lab {instance_key(lab.id, instance)} is being started by another labs command ({owner})", "wait for it to finish, then `labs status`")
+            key = instance_key(lab.id, instance)
+            if claim_labels.get(labels.INSTANCE) != key:
+                raise LostClaim(*_name_clash(key, f"volume {claim.name}", claim_labels, lab.id))
+            raise LostClaim(f"lab {key} is being started by another labs command ({owner})", "wait for it to finish, then `labs status`")
 
     def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str):
         from docker.errors import APIError
 
         key = instance_key(lab.id, instance)
+        name = resource_prefix(lab.id, instance)
         try:
-            return self.client.networks.create(
-                resource_prefix(lab.id, instance),
+            network = self.client.networks.create(
+                name,
                 driver="bridge",
                 check_duplicate=True,
                 **network_options(lab),
@@ -149,8 +166,29 @@ class DockerEngine:
             )
         except APIError as err:
             if err.status_code == 409:
+                owners = [n.attrs.get("Labels") or {} for n in self.client.networks.list(names=[name]) if n.name == name]
+                if owners and owners[0].get(labels.INSTANCE) != key:
+                    raise Conflict(*_name_clash(key, f"network {name}", owners[0], lab.id)) from None
                 raise Conflict(f"lab {key} is being started by another command (its network already exists)", "wait for it, then `labs status`") from None
             raise
+        return network
+
+    def guard_network(self, network, lab: Lab) -> str | None:
+        """Fence a lab network so nothing is forwarded beyond its bridge (unless the lab opts into
+        egress). Returns a warning when this host cannot guarantee it, else None."""
+        from orchestrator.engine import firewall
+
+        if lab.egress:
+            return None
+        try:
+            firewall.guard(network.attrs)
+        except firewall.GuardUnavailable as err:
+            if os.environ.get("LABS_REQUIRE_EGRESS_GUARD"):
+                from orchestrator.errors import EngineUnavailable
+
+                raise EngineUnavailable(f"cannot fence the lab network {network.name}: {err}", "run labs as root on the engine's host, or unset LABS_REQUIRE_EGRESS_GUARD; `labs doctor` says more") from None
+            return f"no egress guard: {err}; `labs doctor` says more"
+        return None
 
     def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str):
         service = lab.services[service_name]
@@ -197,7 +235,15 @@ class DockerEngine:
                 created[name] = self._create_container(lab, instance, name, tags[service.image], network, values, session)
             except APIError as err:
                 if err.status_code == 409:
-                    raise Conflict(f"a container named for {instance_key(lab.id, instance)} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
+                    key = instance_key(lab.id, instance)
+                    name = f"{resource_prefix(lab.id, instance)}-{name}"
+                    try:
+                        owner = self.client.containers.get(name).labels or {}
+                    except Exception:  # noqa: BLE001 - gone meanwhile: say what we know
+                        owner = {}
+                    if owner and owner.get(labels.INSTANCE) != key:
+                        raise Conflict(*_name_clash(key, f"container {name}", owner, lab.id)) from None
+                    raise Conflict(f"a container named for {key} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
                 raise
         return created
 
@@ -245,13 +291,19 @@ class DockerEngine:
         selector = labels.filters(instance=key, lab=lab_id)
         if session:
             selector["label"].append(f"{labels.SESSION}={session}")
+        from orchestrator.engine import firewall
+
         removed = self.remove_resources(self.client.containers.list(all=True, filters=selector, ignore_removed=True))
+        gone = []
         for network in self.client.networks.list(filters=selector):  # once its containers are gone
             try:
                 network.remove()
                 removed += 1
             except DockerNotFound:
                 pass
+            gone.append(network.id)
+        if gone:
+            firewall.release(gone)  # its egress rules, and any whose bridge vanished
         return removed + self.remove_resources(self.client.volumes.list(filters=selector))
 
     def remove_services(self, inst: LabInstance) -> int:

@@ -54,6 +54,7 @@ class LabInstance:
     markers: list = field(default_factory=list)  # the completion-marker volume(s)
     volumes: list = field(default_factory=list)  # every labelled volume (claim, marker)
     already_running: bool = False  # set by start_lab when nothing had to be done
+    warnings: list[str] = field(default_factory=list)  # what the learner should know (e.g. no egress guard)
     resumed: bool = False  # set by start_lab when stopped containers were started again
 
     @property
