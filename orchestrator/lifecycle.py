@@ -260,3 +260,24 @@ def running_instance(lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstan
     engine = open_engine()
     with engine.errors(f"finding {lab_id}"), engine.quick():
         return engine.instance(lab_id, instance)
+
+
+def _check_wait() -> float:
+    """Seconds a check waits for another command working on the instance (LABS_CHECK_WAIT, 120)."""
+    try:
+        return max(0.0, float(os.environ.get("LABS_CHECK_WAIT", "120")))
+    except ValueError:
+        return 120.0
+
+
+def check_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet):
+    """Run the checks of a running instance, holding it: checks restart services, so a check
+    must never run during a start, reset or solve of the same instance (nor beside another
+    check). Waits up to ``LABS_CHECK_WAIT`` seconds (120) for the holder, saying so, then gives up (exit 6)."""
+    from orchestrator.check_runner import run_checks
+
+    key = instance_key(lab.id, instance)
+    running_instance(lab.id, instance)  # exit 3 at once when it is not running
+    with instance_lock(key, f"check {lab.id}", wait=_check_wait(), on_wait=lambda who: progress(f"waiting for {who} to finish with {key}")):
+        # Found again under the lock: a reset meanwhile replaced every container.
+        return run_checks(lab, running_instance(lab.id, instance))

@@ -1,7 +1,8 @@
 """One command at a time per lab instance: an advisory file lock in the state folder.
 
-A second ``labs start`` (or stop, reset) of the same instance while the first
-still runs gets a ``Conflict`` at once instead of racing it. The lock dies with
+A second ``labs start`` (or stop, reset, solve) of the same instance while the
+first still runs gets a ``Conflict`` at once instead of racing it; ``labs check``,
+which restarts services, waits a while for the holder and then says who it is. The lock dies with
 its process, so a killed command never leaves a stale lock behind.
 """
 
@@ -11,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import stat
+import time
 
 from orchestrator.errors import Conflict, UsageError
 from orchestrator.paths import writable_state_dir
@@ -36,15 +38,27 @@ def _open_lock(path) -> int:
 
 
 @contextlib.contextmanager
-def instance_lock(key: str, action: str):
+def instance_lock(key: str, action: str, *, wait: float = 0, on_wait=None):
+    """Hold instance ``key`` for ``action``. Busy: a ``Conflict`` naming the holder at once, or
+    with ``wait`` after waiting up to that many seconds (``on_wait(holder)`` is told once)."""
     path = writable_state_dir("locks") / f"{key}.lock"
     fd = _open_lock(path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another labs command"
-            raise Conflict(f"lab {key} is busy: {holder} is working on it", "wait for it to finish, then try again") from None
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = os.pread(fd, 128, 0).decode(errors="replace").strip() or "another labs command"
+                if time.monotonic() >= deadline:
+                    waited = f" (waited {wait:g} s)" if wait else ""
+                    raise Conflict(f"lab {key} is busy: {holder} is working on it{waited}", "wait for it to finish, then try again") from None
+                if on_wait is not None and not told:
+                    on_wait(holder)
+                    told = True
+                time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"`labs {action}` (pid {os.getpid()})".encode(), 0)
         yield

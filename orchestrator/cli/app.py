@@ -241,20 +241,18 @@ def logs(
 @handles_errors
 def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
     """Check the lab end to end: one verdict per objective, and what each failing probe saw."""
-    from orchestrator.check_runner import run_checks
     from orchestrator.cli import render
-    from orchestrator.lifecycle import running_instance
+    from orchestrator.lifecycle import check_lab
 
     lab = _lab(lab_id, labs_dir)
-    inst = running_instance(lab.id, _instance(instance))
-    with render.progress(f"checking {inst.key}", quiet=as_json):
-        report = run_checks(lab, inst)
+    with render.progress(f"checking {lab.id}", quiet=as_json) as update:
+        report = check_lab(lab, _instance(instance), progress=update)
     if as_json:
         render.print_json(report.to_dict())
     else:
         render.out.print(render.check_table(report))
         done = len(report.objectives) - len(report.failed)
-        flag = _flag(inst.instance)
+        flag = _flag(_instance(instance))
         if report.passed:
             render.out.print(f"[bold green]all {done} objectives pass.[/] Well done. `labs stop {lab.id}{flag}` when you are finished.")
         else:

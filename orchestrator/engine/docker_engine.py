@@ -340,6 +340,22 @@ class DockerEngine:
         return found
 
     # -- about the engine ----------------------------------------------------------------
+    def egress_guard(self):
+        """Can this host fence lab networks (``firewall.GuardStatus``)? The engine's bridges must
+        be visible here (not in a VM or on another machine), and iptables usable."""
+        from pathlib import Path
+
+        from orchestrator.engine import firewall
+
+        try:
+            default = self.client.networks.get("bridge").attrs
+            bridge = (default.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+        except Exception:  # noqa: BLE001 - no default bridge network: judge by iptables alone
+            bridge = None
+        if bridge and not Path("/sys/class/net", bridge).exists():
+            return firewall.GuardStatus(False, f"the engine's bridge {bridge} is not on this machine (the engine runs in a VM or elsewhere), so labs cannot fence lab networks")
+        return firewall.status()
+
     def describe(self) -> dict:
         """Version, API version and storage root, for `labs doctor`."""
         version = self.client.version()
