@@ -387,6 +387,11 @@ def _validate_model(raw: dict, root, folder: Path, spec_file: str, problems: lis
                     loc, field_name = ("main",), "main"
                 elif message.startswith("value "):
                     loc, field_name = ("values",), "values"
+                else:
+                    from orchestrator.spec import error_field
+
+                    field_name, message = error_field(error)
+                    loc = (field_name,)
             problems.append(Problem(ERROR, spec_file, message, line=_locate(root, loc), field=field_name, fix=fix))
         return None
 

@@ -228,6 +228,17 @@ def _field_path(loc: tuple) -> str:
     return ".".join(parts) or "(top level)"
 
 
+def error_field(error: dict) -> tuple[str, str]:
+    """(field path, message) of a pydantic error; a whole-lab rule names its field first
+    (``"services: ..."``)."""
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        match = re.match(r"^([a-z_]+): (.*)$", message, re.DOTALL)
+        if match:
+            return match.group(1), match.group(2)
+    return _field_path(error["loc"]), message
+
+
 def _read_spec(lab_yaml: Path):
     """The raw data of lab.yaml: a regular file inside the folder, bounded, UTF-8, no YAML bomb."""
     import yaml
@@ -267,8 +278,8 @@ def load_lab(folder: Path) -> Lab:
     except ValidationError as err:
         first = err.errors()[0]
         more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        message = first["msg"].removeprefix("Value error, ")
-        raise SpecError(f"{lab_yaml}: {_field_path(first['loc'])}: {message}{more}", "see `labs schema` for the format of lab.yaml") from None
+        where, message = error_field(first)
+        raise SpecError(f"{lab_yaml}: {where}: {message}{more}", "see `labs schema` for the format of lab.yaml") from None
     if lab.id != folder.name:
         raise SpecError(f"{lab_yaml}: id: {lab.id!r} does not match the folder name {folder.name!r}", f"rename the folder or set id: {folder.name}")
     declared = {"nonce", *lab.values}

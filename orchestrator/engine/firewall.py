@@ -25,6 +25,7 @@ whether this host can guarantee it; ``labs doctor`` reports it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -109,10 +110,9 @@ def _labelled_rules() -> list[tuple[str, str, str]]:
     found = []
     for chain in {_forward_chain(), "INPUT"}:
         for line in _run("-S", chain, check=False).stdout.splitlines():
-            if f"--comment {COMMENT_PREFIX}" not in line or not line.startswith(f"-A {chain} "):
-                continue
-            tag = line.split(f"--comment {COMMENT_PREFIX}", 1)[1].split()[0].strip('"')
-            found.append((chain, line[len(f"-A {chain} "):], tag))
+            match = re.search(rf'--comment "?{COMMENT_PREFIX}([0-9a-f]+)"?', line)
+            if match and line.startswith(f"-A {chain} "):
+                found.append((chain, line[len(f"-A {chain} "):], match.group(1)))
     return found
 
 
