@@ -262,11 +262,24 @@ def test_check_waits_for_the_command_holding_the_instance(labs, lab_instance, in
     try:
         busy = labs("check", "nginx-misconfig", "--instance", instance_name, env={"LABS_CHECK_WAIT": "0"}, timeout=120)
         assert "`labs reset nginx-misconfig` (pid 4242)" in one_error(busy, 6)
-        releaser = threading.Timer(3, os.close, args=(fd,))
-        releaser.start()
-        waited = labs("check", "nginx-misconfig", "--instance", instance_name, env={"LABS_CHECK_WAIT": "100"}, timeout=300)
-        releaser.join()
+        # A second check waits, says for whom, and runs once the holder lets go.
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "check", "nginx-misconfig", "--instance", instance_name],
+            env={**labs.env, "LABS_CHECK_WAIT": "100"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        told = threading.Event()
+        first_line = []
+
+        def watch():
+            first_line.append(waiting.stderr.readline())
+            told.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+        assert told.wait(120), "the waiting check said nothing"
+        os.close(fd)
         fd = None
+        out, rest = waiting.communicate(timeout=300)
+        waited = subprocess.CompletedProcess(waiting.args, waiting.returncode, out, first_line[0] + rest)
     finally:
         if fd is not None:
             os.close(fd)
