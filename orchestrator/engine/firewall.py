@@ -24,6 +24,7 @@ whether this host can guarantee it; ``labs doctor`` reports it.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -59,6 +60,7 @@ def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
+@functools.lru_cache(maxsize=1)
 def _forward_chain() -> str:
     """DOCKER-USER when the engine manages the firewall, else FORWARD itself."""
     return FORWARD_CHAIN if _run("-S", FORWARD_CHAIN, check=False).returncode == 0 else "FORWARD"
@@ -97,11 +99,10 @@ def guard(network_attrs: dict) -> None:
     bridge = bridge_name(network_attrs)
     if not Path("/sys/class/net", bridge).exists():
         raise GuardUnavailable(f"the engine's bridge {bridge} is not visible on this machine (the engine runs elsewhere, e.g. in a VM)")
-    state = status()
-    if not state.ok:
-        raise GuardUnavailable(state.detail)
+    if os.geteuid() != 0:
+        raise GuardUnavailable(status().detail)
     for chain, rule in _rules(bridge, network_attrs["Id"][:12]):
-        if _run("-C", chain, *rule, check=False).returncode != 0:
+        if _run("-C", chain, *rule, check=False).returncode != 0:  # present after a reset or resume
             _run("-I", chain, "1", *rule)
 
 
