@@ -47,9 +47,12 @@ def _any_port(text: str) -> str:
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_refused_lab_creates_nothing(case, labs, engine):
-    result = labs("start", case, "--labs-dir", str(CORPUS), "--instance", "safety", timeout=120)
-    assert REFUSED[case] in one_error(result, 2)
-    assert labelled(engine, lab=case) == NOTHING
+    try:
+        result = labs("start", case, "--labs-dir", str(CORPUS), "--instance", "safety", timeout=120)
+        assert REFUSED[case] in one_error(result, 2)
+        assert labelled(engine, lab=case) == NOTHING
+    finally:
+        labs("stop", case, "--instance", "safety", timeout=120)  # only if a regression started it
 
 
 def test_an_image_label_grants_no_capability(labs, engine, tmp_path, instance_name):
