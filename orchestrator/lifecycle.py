@@ -15,6 +15,7 @@ import socket
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.engine import open_engine
 from orchestrator.engine.docker_engine import LostClaim, instance_sessions
@@ -26,6 +27,13 @@ from orchestrator.spec import Lab
 
 Progress = Callable[[str], None]
 _ALPHABET = string.ascii_letters + string.digits
+
+
+def check_images(lab: Lab) -> list[str]:
+    """The images a lab needs: its services', and the probe image its checks run tools from."""
+    from orchestrator.engine.probes import PROBE_IMAGE
+
+    return [*(s.image for s in lab.services.values()), PROBE_IMAGE]
 
 
 def _quiet(_: str) -> None:
@@ -60,9 +68,9 @@ def _session_alive(session: str) -> bool:
     return True
 
 
-def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, session: str, progress: Progress) -> LabInstance:
-    """Fence the network, create and start the services, wait for the environment, apply the
-    break, mark complete."""
+def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, session: str, progress: Progress, workspace: bytes | None = None) -> LabInstance:
+    """Fence the network, create and start the services, wait for the environment, put back a
+    kept workspace, apply the break (a build lab's setup), and mark the instance complete."""
     warning = engine.guard_network(network, lab)  # before any container can send a packet
     created = engine.create_services(lab, instance, tags, network, values, session)
     progress(f"starting {len(created)} service(s): {', '.join(created)}")
@@ -70,9 +78,13 @@ def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, ses
     progress("waiting for the environment")
     engine.wait_ready(lab, created)
     inst = engine.instance(lab.id, instance)
-    progress("breaking the environment (break.py)")
+    if workspace is not None:
+        progress(f"restoring your workspace ({lab.workspace.path} in {lab.workspace.service})")
+        engine.restore_path(inst, lab.workspace.service, lab.workspace.path, workspace)
+    verb = "preparing" if lab.kind == "build" else "breaking"
+    progress(f"{verb} the environment ({lab.prepare})")
     try:
-        apply_deploy(inst, lab.path(lab.break_))
+        apply_deploy(inst, lab.path(lab.prepare))
     except Exception as err:
         _explain_vanished(engine, lab, instance, err)
         raise
@@ -91,9 +103,18 @@ def _explain_vanished(engine, lab: Lab, instance: str, err: Exception) -> None:
     missing = list(lab.services) if not now else [s for s in lab.services if s not in now[0].containers or now[0].containers[s].status != "running"]
     if missing:
         raise Conflict(
-            f"lab {instance_key(lab.id, instance)} was removed or stopped by another command while it was being started ({', '.join(missing)} gone during break.py)",
+            f"lab {instance_key(lab.id, instance)} was removed or stopped by another command while it was being started ({', '.join(missing)} gone during {lab.prepare})",
             f"nothing is wrong with the lab; see who stopped it, then `labs start {lab.id}` again",
         ) from err
+
+
+def _save_workspace(engine, lab: Lab, inst: LabInstance, progress: Progress) -> bytes | None:
+    """The learner's workspace as an archive, when the lab keeps it across a reset."""
+    space = lab.workspace
+    if space is None or space.on_reset != "keep" or space.service not in inst.containers:
+        return None
+    progress(f"keeping your workspace ({space.path} in {space.service})")
+    return engine.save_path(inst, space.service, space.path)
 
 
 def _resume(engine, inst: LabInstance, lab: Lab, progress: Progress) -> LabInstance:
@@ -147,7 +168,7 @@ def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
                     f"lab {key} is degraded: {', '.join(inst.missing) or 'its network'} missing",
                     f"`labs reset {lab.id}` rebuilds it broken, or `labs stop {lab.id}` removes it",
                 )
-        tags = engine.ensure_images([s.image for s in lab.services.values()], progress, lab.folder)
+        tags = engine.ensure_images(check_images(lab), progress, lab.folder)
         engine.check_ports(lab, instance)
         values = generate_values(lab)
         session = _new_session()
@@ -220,12 +241,13 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
         found = engine.instances(key=key)
         if found and found[0].network is not None:
             current = found[0]
-            tags = engine.ensure_images([s.image for s in lab.services.values()], progress, lab.folder)
+            tags = engine.ensure_images(check_images(lab), progress, lab.folder)
+            workspace = _save_workspace(engine, lab, current, progress)
             progress("removing the old containers")
             engine.remove_services(current)
             session = _new_session()
             try:
-                inst = _build_and_break(engine, lab, instance, tags, current.network, current.values, session, progress)
+                inst = _build_and_break(engine, lab, instance, tags, current.network, current.values, session, progress, workspace)
             except KeyboardInterrupt:
                 _rollback(engine, key, None)
                 raise Interrupted(f"interrupted: reset of {key} rolled back; the lab is stopped", f"start it again with `labs start {lab.id}`") from None
@@ -241,13 +263,13 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
     return start_lab(lab, instance, progress)
 
 
-def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE) -> DeployResult:
-    """Apply the reference solution to a running instance."""
+def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, deploy: Path | None = None) -> DeployResult:
+    """Apply the reference solution (or ``deploy``, another fix such as a shortcut) to a running instance."""
     engine = open_engine()
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"solve {lab.id}"), engine.errors(f"solving {key}"):
         inst = engine.instance(lab.id, instance)
-        return apply_deploy(inst, lab.path(lab.solution))
+        return apply_deploy(inst, deploy or lab.path(lab.solution))
 
 
 def lab_status(lab_id: str | None = None) -> list[LabInstance]:
@@ -280,4 +302,4 @@ def check_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
     running_instance(lab.id, instance)  # exit 3 at once when it is not running
     with instance_lock(key, f"check {lab.id}", wait=_check_wait(), on_wait=lambda who: progress(f"waiting for {who} to finish with {key}")):
         # Found again under the lock: a reset meanwhile replaced every container.
-        return run_checks(lab, running_instance(lab.id, instance))
+        return run_checks(lab, running_instance(lab.id, instance), progress=progress)
