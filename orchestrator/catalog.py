@@ -109,8 +109,7 @@ def summaries(catalog: Catalog, *, tag: str | None = None, difficulty: str | Non
     """Every lab on the path (filtered by tag, difficulty and kind when given)."""
     import yaml
 
-    from orchestrator.labfiles import load_yaml, read_text
-    from orchestrator.spec import MAX_SPEC_BYTES
+    from orchestrator.labfiles import MAX_SPEC_BYTES, load_yaml, read_text
 
     found = []
     for lab_id, folder in sorted(catalog.folders().items()):

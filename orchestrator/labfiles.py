@@ -23,6 +23,7 @@ import stat
 from pathlib import Path
 
 MAX_TEXT_BYTES = 1024 * 1024  # a briefing, a deploy, a suite
+MAX_SPEC_BYTES = 256 * 1024  # lab.yaml
 MAX_YAML_DEPTH = 32
 MAX_YAML_NODES = 20_000  # nodes after alias expansion
 MAX_YAML_ALIASES = 100
@@ -98,29 +99,34 @@ def check_tree(folder: Path) -> None:
                 raise UnsafeLabFile(f"{rel} is not a regular file (a device, FIFO or socket)")
 
 
-def _bounded_loader(text: str):
-    """A SafeLoader that refuses deep nesting and too many aliases while composing."""
+def _check_shape(text: str, loader) -> None:
+    """Walk the document's parse events (iteratively, in libyaml when present) and refuse deep
+    nesting or too many aliases before anything is composed or built."""
     import yaml
 
-    class BoundedLoader(yaml.SafeLoader):
-        depth = 0
-        aliases = 0
+    try:
+        _walk_events(yaml.parse(text, Loader=loader))
+    except yaml.YAMLError as err:
+        if "nesting depth" in str(err):  # libyaml's own, far higher, ceiling
+            raise UnsafeLabFile(f"nested more than {MAX_YAML_DEPTH} levels deep") from None
+        raise
 
-        def compose_node(self, parent, index):
-            if self.check_event(yaml.AliasEvent):
-                self.aliases += 1
-                if self.aliases > MAX_YAML_ALIASES:
-                    raise UnsafeLabFile(f"more than {MAX_YAML_ALIASES} aliases (*name)")
-            self.depth += 1
-            try:
-                if self.depth > MAX_YAML_DEPTH:
-                    mark = self.peek_event().start_mark
-                    raise UnsafeLabFile(f"nested more than {MAX_YAML_DEPTH} levels deep (line {mark.line + 1})")
-                return super().compose_node(parent, index)
-            finally:
-                self.depth -= 1
 
-    return BoundedLoader(text)
+def _walk_events(events) -> None:
+    import yaml
+
+    depth = aliases = 0
+    for event in events:
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise UnsafeLabFile(f"nested more than {MAX_YAML_DEPTH} levels deep (line {event.start_mark.line + 1})")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise UnsafeLabFile(f"more than {MAX_YAML_ALIASES} aliases (*name)")
 
 
 def _expanded_size(root) -> int:
@@ -152,7 +158,11 @@ def load_yaml(text: str):
 
     Raises ``yaml.YAMLError`` for syntax errors and ``UnsafeLabFile`` for bombs.
     """
-    loader = _bounded_loader(text)
+    import yaml
+
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    _check_shape(text, loader_class)
+    loader = loader_class(text)
     try:
         root = loader.get_single_node()
         if root is None:

@@ -335,7 +335,7 @@ def lint_folder(folder: Path) -> LintResult:
     """Every problem of one lab folder, read statically (nothing of the lab is imported or run)."""
     import yaml
 
-    from orchestrator.spec import MAX_SPEC_BYTES
+    from orchestrator.labfiles import MAX_SPEC_BYTES
 
     folder = Path(folder)
     result = LintResult(folder=folder, lab_id=folder.name)

@@ -24,11 +24,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator.errors import SpecError
+from orchestrator.labfiles import MAX_SPEC_BYTES
 
 ID_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 SERVICE_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 VALUE_PATTERN = r"^[a-z][a-z0-9_]*$"
-MAX_SPEC_BYTES = 256 * 1024
 
 # Ceilings no lab may exceed, whatever its spec says.
 MAX_MEMORY = 2 * 1024**3
