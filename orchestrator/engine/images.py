@@ -9,7 +9,6 @@ Dockerfiles work online and in an air-gapped classroom.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import re
@@ -46,28 +45,37 @@ def image_context(name: str, lab_folder: Path | None = None) -> Path:
     raise NotFound(f"no image {name!r} in {' or '.join(str(c.parent) for c in candidates)}", f"use one of: {', '.join(available)}, or add images/{name}/Dockerfile to the lab folder")
 
 
-_ALWAYS_IGNORED = ("__pycache__/*", "*/__pycache__/*", "*.pyc", ".dockerignore")
+def _bytecode(rel: str) -> bool:
+    return rel.endswith(".pyc") or "__pycache__" in rel.split("/")
 
 
-def _ignored(rel: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*") for pattern in patterns)
+def dockerignore_patterns(context: Path) -> list[str]:
+    """The context's .dockerignore patterns, read exactly as the Docker SDK reads them for a build."""
+    ignore = context / ".dockerignore"
+    if not ignore.is_file():
+        return []
+    return [line for line in (raw.strip() for raw in ignore.read_text().splitlines()) if line and line[0] != "#"]
+
+
+def context_files(context: Path) -> list[str]:
+    """The files a build of ``context`` sends to the engine (relative paths), by the SDK's own
+    .dockerignore matcher: exceptions (``!app.py``), ``**`` and directory patterns behave as in
+    ``docker build``. Python bytecode never counts."""
+    from docker.utils.build import exclude_paths
+
+    included = exclude_paths(str(context), dockerignore_patterns(context))
+    return sorted(rel for rel in included if (context / rel).is_file() and not _bytecode(rel))
 
 
 def context_hash(context: Path) -> str:
-    """A hash of every file's path, executable bit and content in a build context.
+    """A hash of every file's path, executable bit and content that a build of ``context`` sees.
 
-    Files the build would not see (.dockerignore patterns) and Python bytecode do not count, so
-    running a lab's app locally never changes its image tag.
+    Files the build would not see (.dockerignore, by Docker's own rules) and Python bytecode do
+    not count, so running a lab's app locally never changes its image tag.
     """
-    ignore = context / ".dockerignore"
-    patterns = list(_ALWAYS_IGNORED)
-    if ignore.is_file():
-        patterns += [line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")]
     digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        rel = path.relative_to(context).as_posix()
-        if _ignored(rel, patterns):
-            continue
+    for rel in context_files(context):
+        path = context / rel
         digest.update(rel.encode() + b"\0")
         digest.update(b"x" if os.access(path, os.X_OK) else b"-")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
