@@ -64,7 +64,7 @@ class LabContext:
 
     def http(self, service: str, container_port: int, path: str = "/", **kwargs) -> HttpResult:
         """GET ``path`` from the published port of ``service``, as a client outside the lab."""
-        return http_get(self.port(service, container_port), path, **kwargs)
+        return http_get(self.port(service, container_port), path, host=getattr(self.instance, "publish_host", "127.0.0.1"), **kwargs)
 
     def restart(self, service: str | None = None, timeout: int = 10) -> None:
         """Restart a service's container and wait until its environment is ready again."""

@@ -45,7 +45,7 @@ def diagnose() -> list[Finding]:
     for base in bases:
         present = engine.has_image(base)
         builder = shutil.which("debootstrap") or os.path.exists("/usr/sbin/debootstrap")
-        fix = "" if present else ("it is built automatically on first `labs start` (debootstrap, about 30 s)" if builder else "install debootstrap (root, Debian/Ubuntu: scripts/docker-engine), or `docker load` the image")
+        fix = "" if present else ("it is built automatically on first `labs start` (debootstrap, about 30 s)" if builder else "`labs images load FILE` (a set saved with `labs images save FILE`), `docker pull debian:bookworm`, or install debootstrap and run labs as root")
         findings.append(Finding(f"base image {base}", present or bool(builder), "present" if present else "missing", fix))
     names = sorted(p.name for p in images_dir().iterdir() if (p / "Dockerfile").is_file())
     built = [n for n in names if engine.has_image(image_tag(n))]

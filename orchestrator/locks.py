@@ -15,11 +15,16 @@ from orchestrator.errors import Conflict
 from orchestrator.paths import state_dir
 
 
+def _lock_path(key: str):
+    return state_dir() / "locks" / f"{key}.lock"
+
+
 @contextlib.contextmanager
-def instance_lock(key: str, action: str):
-    folder = state_dir() / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.lock"
+def instance_lock(key: str, action: str, *, remove_after: bool = False):
+    """Hold the instance's lock for ``action``; ``remove_after`` (stop) deletes the lock file
+    while still holding it, so no file is left for an instance that no longer exists."""
+    path = _lock_path(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -30,5 +35,23 @@ def instance_lock(key: str, action: str):
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"`labs {action}` (pid {os.getpid()})".encode(), 0)
         yield
+        if remove_after:
+            path.unlink(missing_ok=True)
     finally:
         os.close(fd)
+
+
+def remove_stale_locks() -> None:
+    """Delete lock files no command holds (after `labs stop --all`)."""
+    for path in (state_dir() / "locks").glob("*.lock"):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)

@@ -38,7 +38,9 @@ def _fail(err: LabsError, as_json: bool) -> None:
     from orchestrator.cli import render
 
     if as_json:
-        render.print_json(err.to_dict())
+        from orchestrator.outputs import ErrorOutput
+
+        render.print_json(ErrorOutput(**err.to_dict()))
     render.error(err.message, err.fix)
     raise typer.Exit(int(err.code))
 
@@ -62,10 +64,43 @@ def handles_errors(command):
     return wrapper
 
 
+def _warn_search_path() -> None:
+    from orchestrator.catalog import missing_search_entries
+
+    missing = missing_search_entries()
+    if missing:
+        from orchestrator.cli import render
+
+        render.warn(f"LABS_PATH names {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not a folder: skipped")
+
+
 def _lab(lab_id: str, labs_dir: Path | None):
     from orchestrator.catalog import Catalog
 
+    _warn_search_path()
     return Catalog.from_env(labs_dir).get(lab_id)
+
+
+def _instance_and_lab(lab_id: str, instance: str, labs_dir: Path | None):
+    """A running instance and the lab it was started from (no --labs-dir needed again)."""
+    from orchestrator.lifecycle import instance_with_lab
+
+    _warn_search_path()
+    inst, lab, note = instance_with_lab(lab_id, _instance(instance), labs_dir)
+    if note:
+        from orchestrator.cli import render
+
+        render.warn(note)
+    return inst, lab
+
+
+def _labs_dir_of(lab, labs_dir: Path | None) -> Path | None:
+    """The --labs-dir a follow-up command needs to find ``lab`` (None for labs on the search path)."""
+    from orchestrator.catalog import Catalog
+
+    if labs_dir is None and lab.folder.parent.resolve() in {d.resolve() for d in Catalog.from_env().dirs}:
+        return None
+    return lab.folder.parent.resolve()
 
 
 def _instance(name: str) -> str:
@@ -110,11 +145,20 @@ def list_labs(
     if as_json:
         from orchestrator.cli import render
 
-        render.print_json([
-            {"id": r.id, "title": r.title, "summary": r.summary, "kind": r.kind, "difficulty": r.difficulty, "minutes": r.minutes,
-             "tags": r.tags, "folder": str(r.folder), "running": None if running_labs is None else r.id in running_labs, "problem": r.problem}
+        from orchestrator.outputs import LabRow, ListOutput
+
+        render.print_json(ListOutput(labs=[
+            LabRow(lab=r.id, title=r.title, summary=r.summary, kind=r.kind, difficulty=r.difficulty, minutes=r.minutes,
+                   tags=r.tags, folder=str(r.folder), running=None if running_labs is None else r.id in running_labs, problem=r.problem)
             for r in rows
-        ])
+        ]))
+        return
+    if not sys.stdout.isatty():  # plain lines for files and pipes: nothing cut, and no Rich to import
+        for r in rows:
+            state = "?" if running_labs is None else ("yes" if r.id in running_labs else "no")
+            sys.stdout.write(f"{r.id}\t{r.difficulty}\t{r.minutes} min\trunning: {state}\t{r.problem or r.title}\n")
+        if running is None:
+            sys.stderr.write("(engine not reachable: running state unknown; see `labs doctor`)\n")
         return
     from orchestrator.cli import render
 
@@ -131,7 +175,10 @@ def info(lab_id: LabArg, labs_dir: LabsDir = None, as_json: Json = False):
     from orchestrator.cli import render
 
     if as_json:
-        render.print_json({**lab.model_dump(mode="json", by_alias=True, exclude={"hints"}), "briefing_text": lab.briefing_text, "hints": len(lab.hints)})
+        from orchestrator.outputs import InfoOutput
+
+        render.print_json(InfoOutput(lab=lab.id, title=lab.title, difficulty=lab.difficulty, minutes=lab.minutes, folder=str(lab.folder),
+                                     briefing=lab.briefing_text, hints=len(lab.hints), spec=lab.model_dump(mode="json", by_alias=True, exclude={"hints"})))
         return
     from rich.markdown import Markdown
 
@@ -146,30 +193,34 @@ def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     from orchestrator.cli import render
     from orchestrator.lifecycle import start_lab
 
+    from orchestrator.briefing import command_flags, render_briefing
+
     lab = _lab(lab_id, labs_dir)
     with render.progress(f"starting {lab.id}", quiet=as_json) as update:
         inst = start_lab(lab, _instance(instance), progress=update)
+    folder_flag = _labs_dir_of(lab, labs_dir)
+    briefing = render_briefing(lab, lab.briefing_text, instance=inst.instance, host_ports=inst.host_ports, host=inst.publish_host, labs_dir=folder_flag)
     if as_json:
-        render.print_json({**inst.to_dict(), "already_running": inst.already_running, "resumed": inst.resumed})
+        from orchestrator.outputs import StartOutput
+
+        render.print_json(StartOutput(**inst.to_dict(), already_running=inst.already_running, resumed=inst.resumed, briefing=briefing))
         return
-    flag = _flag(inst.instance)
+    flag = command_flags(lab, inst.instance, folder_flag)
     if inst.already_running:
-        render.out.print(f"[yellow]{inst.key} is already running[/]: nothing changed. `labs reset {lab.id}{flag}` starts it over.")
+        render.out.print(f"[yellow]{inst.key} is already running[/]: nothing changed. `labs reset {lab.id}{flag}` starts it over.", soft_wrap=True)
         return
     if inst.resumed:
-        render.out.print(f"[green]{inst.key} resumed[/]: its stopped services are running again, with your changes. `labs info {lab.id}` shows the briefing.")
+        render.out.print(f"[green]{inst.key} resumed[/]: its stopped services are running again, with your changes. `labs info {lab.id}{flag}` shows the briefing.", soft_wrap=True)
         return
-    from rich.markdown import Markdown
-
-    render.out.print(Markdown(lab.briefing_text))
+    render.markdown(briefing)
     render.out.print()
     render.out.print(f"[bold green]{inst.key} is running, and broken.[/]")
     for service, ports in inst.ports().items():
-        render.out.print(f"  {service}: {', '.join(ports)}")
-    render.out.print(f"  get in:   labs shell {lab.id}{flag}   (services: {', '.join(inst.services)})")
-    render.out.print(f"  check:    labs check {lab.id}{flag}")
-    render.out.print(f"  stuck?    labs hint {lab.id}{flag}")
-    render.out.print(f"  done:     labs stop {lab.id}{flag}")
+        render.out.print(f"  {service}: {', '.join(ports)}", soft_wrap=True)
+    render.out.print(f"  get in:   labs shell {lab.id}{flag}   (services: {', '.join(inst.services)})", soft_wrap=True)
+    render.out.print(f"  check:    labs check {lab.id}{flag}", soft_wrap=True)
+    render.out.print(f"  stuck?    labs hint {lab.id}{flag}", soft_wrap=True)
+    render.out.print(f"  done:     labs stop {lab.id}{flag}", soft_wrap=True)
 
 
 @app.command()
@@ -181,16 +232,31 @@ def status(lab_id: Annotated[Optional[str], typer.Argument(help="only this lab")
 
     instances = lab_status(lab_id)
     if as_json:
-        render.print_json([i.to_dict() for i in instances])
+        from orchestrator.outputs import StatusOutput
+
+        render.print_json(StatusOutput(instances=[i.to_dict() for i in instances]))
         return
     if not instances:
         render.out.print("no labs running. `labs list` shows what you can start.")
         return
-    render.out.print(render.status_table(instances))
+    render.status(instances)
 
 
 @app.command()
 @handles_errors
+def _split_command(service: str | None, command: list[str] | None) -> tuple[str | None, list[str] | None]:
+    """`labs shell LAB -- CMD ARGS` runs CMD in the main service: what follows `--` is the command,
+    never the service (click hands it over as positional arguments either way)."""
+    argv = sys.argv[1:]
+    if "--" not in argv or service is None:
+        return service, command
+    after = argv[argv.index("--") + 1:]
+    given = [service, *(command or [])]
+    if after and given[-len(after):] == after and len(given) == len(after):
+        return None, after
+    return service, command
+
+
 def shell(
     lab_id: LabArg,
     service: Annotated[Optional[str], typer.Argument(help="the service to enter (default: the lab's main one)")] = None,
@@ -201,6 +267,7 @@ def shell(
     from orchestrator.cli.attach import run_shell
     from orchestrator.lifecycle import running_instance
 
+    service, command = _split_command(service, command)
     inst = running_instance(lab_id, _instance(instance))
     if service is not None and service not in inst.containers and command:
         raise LabsError(
@@ -242,16 +309,16 @@ def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     """Check the lab end to end: one verdict per objective, and what each failing probe saw."""
     from orchestrator.check_runner import run_checks
     from orchestrator.cli import render
-    from orchestrator.lifecycle import running_instance
 
-    lab = _lab(lab_id, labs_dir)
-    inst = running_instance(lab.id, _instance(instance))
+    inst, lab = _instance_and_lab(lab_id, instance, labs_dir)
     with render.progress(f"checking {inst.key}", quiet=as_json):
         report = run_checks(lab, inst)
     if as_json:
-        render.print_json(report.to_dict())
+        from orchestrator.outputs import CheckOutput
+
+        render.print_json(CheckOutput(**{**report.to_dict(), "key": inst.key, "instance": inst.instance}))
     else:
-        render.out.print(render.check_table(report))
+        render.check_report(report)
         done = len(report.objectives) - len(report.failed)
         flag = _flag(inst.instance)
         if report.passed:
@@ -267,17 +334,18 @@ def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
 def hint(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
     """Show the next hint (one at a time; remembered until the lab is stopped)."""
     from orchestrator.cli import render
-    from orchestrator.engine.instances import instance_key
     from orchestrator.progress import next_hint
 
-    lab = _lab(lab_id, labs_dir)
-    number, text, last = next_hint(instance_key(lab.id, _instance(instance)), lab.hints)
+    inst, lab = _instance_and_lab(lab_id, instance, labs_dir)
+    number, text, last = next_hint(inst.key, lab.hints)
     if as_json:
-        render.print_json({"hint": number, "of": len(lab.hints), "text": text, "last": last})
+        from orchestrator.outputs import HintOutput
+
+        render.print_json(HintOutput(lab=lab.id, instance=inst.instance, hint=number, of=len(lab.hints), text=text, last=last))
         return
     render.out.print(f"[bold]hint {number}/{len(lab.hints)}[/]: {text}")
     if last:
-        render.out.print("[dim]that was the last hint. `labs solve` applies the reference solution (and gives the answer away).[/]")
+        render.out.print(f"[dim]that was the last hint. `labs solve {lab.id}{_flag(inst.instance)}` applies the reference solution (and gives the answer away).[/]", soft_wrap=True)
 
 
 @app.command()
@@ -287,11 +355,13 @@ def solve(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     from orchestrator.cli import render
     from orchestrator.lifecycle import solve_lab
 
-    lab = _lab(lab_id, labs_dir)
-    with render.progress(f"applying the reference solution to {lab.id}", quiet=as_json):
-        result = solve_lab(lab, _instance(instance))
+    inst, lab = _instance_and_lab(lab_id, instance, labs_dir)
+    with render.progress(f"applying the reference solution to {inst.key}", quiet=as_json):
+        result = solve_lab(lab, inst.instance)
     if as_json:
-        render.print_json({"lab": lab.id, "operations": result.operations, "changed": result.changed, "per_service": result.per_service})
+        from orchestrator.outputs import SolveOutput
+
+        render.print_json(SolveOutput(lab=lab.id, instance=inst.instance, operations=result.operations, changed=result.changed, per_service=result.per_service))
         return
     render.out.print(f"[yellow]reference solution applied to {lab.id}[/] ({result.changed} change(s)). This gives the answer away.")
     notes = lab.path(lab.solution_notes) if lab.solution_notes else None
@@ -306,11 +376,18 @@ def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     from orchestrator.cli import render
     from orchestrator.lifecycle import reset_lab
 
-    lab = _lab(lab_id, labs_dir)
+    from orchestrator.errors import NotFound
+
+    try:
+        lab = _instance_and_lab(lab_id, instance, labs_dir)[1]
+    except NotFound:  # not running: reset starts it, from the search path
+        lab = _lab(lab_id, labs_dir)
     with render.progress(f"resetting {lab.id}", quiet=as_json) as update:
         inst = reset_lab(lab, _instance(instance), progress=update)
     if as_json:
-        render.print_json(inst.to_dict())
+        from orchestrator.outputs import ResetOutput
+
+        render.print_json(ResetOutput(**inst.to_dict()))
         return
     render.out.print(f"[green]{inst.key} is back to its broken start.[/] Hints start over too.")
 
@@ -331,10 +408,12 @@ def stop(
         raise LabsError("give a lab id, or --all (not both)", "for example `labs stop nginx-misconfig` or `labs stop --all`")
     result = stop_all() if all_labs else stop_lab(lab_id, _instance(instance))
     if as_json:
-        render.print_json({"stopped": result.keys, "removed": result.removed})
+        from orchestrator.outputs import StopOutput
+
+        render.print_json(StopOutput(stopped=result.keys, removed=result.removed))
         return
     if not result.keys:
-        what = "no labs were running" if all_labs else f"{lab_id} was not running"
+        what = "no labs were running" if all_labs else (f"instance {instance} of {lab_id} was not running" if instance != "default" else f"{lab_id} was not running")
         render.out.print(f"{what}: nothing to do.")
         return
     render.out.print(f"stopped {', '.join(result.keys)} ({result.removed} resource(s) removed).")
@@ -349,9 +428,11 @@ def doctor(as_json: Json = False):
 
     findings = diagnose()
     if as_json:
-        render.print_json(as_dicts(findings))
+        from orchestrator.outputs import DoctorOutput
+
+        render.print_json(DoctorOutput(ok=all(f.ok for f in findings), findings=as_dicts(findings)))
     else:
-        render.out.print(render.findings_table(findings))
+        render.findings(findings)
     if not all(f.ok for f in findings):
         engine_down = any(f.check == "engine" and not f.ok for f in findings)
         raise typer.Exit(int(ExitCode.ENGINE if engine_down else ExitCode.USAGE))

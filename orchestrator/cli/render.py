@@ -18,9 +18,34 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+# Below this width (or when not printing to a terminal) results are shown as lists, never as
+# tables: a table squeezed to fit cuts ports, ids and paths, and a file gets no terminal width.
+TABLE_MIN_WIDTH = 100
+
+
 def print_json(data) -> None:
+    if hasattr(data, "dump"):
+        data = data.dump()
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def as_table(console: Console = out) -> bool:
+    return console.is_terminal and console.width >= TABLE_MIN_WIDTH
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
+
+
+def markdown(text: str) -> None:
+    """A briefing: rendered on a terminal; as written (full lines, nothing cut) elsewhere."""
+    if out.is_terminal:
+        from rich.markdown import Markdown
+
+        out.print(Markdown(text))
+    else:
+        out.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
 
 
 def error(message: str, fix: str | None = None) -> None:
@@ -60,7 +85,7 @@ def lab_table(rows, running: set[str] | None) -> Table:
 def status_table(instances) -> Table:
     table = Table(title="running labs", title_justify="left")
     for column in ("lab", "instance", "state", "services", "ports"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     colours = {"running": "green", "degraded": "yellow", "stopped": "dim"}
     for inst in instances:
         data = inst.to_dict()
@@ -68,6 +93,46 @@ def status_table(instances) -> Table:
         ports = ", ".join(p for plist in data["ports"].values() for p in plist)
         table.add_row(inst.lab_id, inst.instance, f"[{colours.get(inst.state, 'white')}]{inst.state}[/]", services, ports)
     return table
+
+
+def status(instances) -> None:
+    if as_table():
+        out.print(status_table(instances))
+        return
+    for inst in instances:
+        data = inst.to_dict()
+        name = inst.lab_id if inst.instance == "default" else f"{inst.lab_id} (instance {inst.instance})"
+        out.print(f"{escape(name)}: {inst.state}", soft_wrap=True)
+        out.print(f"  key:      {escape(inst.key)}", soft_wrap=True)
+        out.print("  services: " + ", ".join(f"{s} {st}" for s, st in data["services"].items()), soft_wrap=True)
+        for service, ports in data["ports"].items():
+            out.print(f"  ports:    {service} {', '.join(ports)}", soft_wrap=True)
+        out.print("  containers: " + ", ".join(data["containers"].values()), soft_wrap=True)
+
+
+def _mark(objective) -> str:
+    return "[green]✓[/]" if objective.passed else ("[yellow]–[/]" if objective.outcome == "skipped" else "[red]✗[/]")
+
+
+def check_report(report) -> None:
+    if as_table():
+        out.print(check_table(report))
+        return
+    out.print(f"checks for {escape(report.instance)}", soft_wrap=True)
+    for objective in report.objectives:
+        out.print(f"{_mark(objective)} {escape(objective.title)}", soft_wrap=True)
+        for line in objective.message.splitlines():
+            out.print(f"    {escape(line)}", soft_wrap=True)
+
+
+def findings(found) -> None:
+    if as_table():
+        out.print(findings_table(found))
+        return
+    for finding in found:
+        out.print(f"{'[green]✓[/]' if finding.ok else '[red]✗[/]'} {escape(finding.check)}: {escape(finding.detail)}", soft_wrap=True)
+        if not finding.ok and finding.fix:
+            out.print(f"    what to do: {escape(finding.fix)}", soft_wrap=True)
 
 
 def check_table(report) -> Table:

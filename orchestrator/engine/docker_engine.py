@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 
 from orchestrator.engine import labels
 from orchestrator.engine.client import connect, engine_errors
+from orchestrator.engine.ports import pick_free_port
 from orchestrator.engine.instances import (
     DEFAULT_INSTANCE,
+    port_key,
     LabInstance,
     find_instances,
     get_instance,
@@ -59,14 +61,28 @@ class DockerEngine:
     name = "docker"
 
     def __init__(self, client=None, timeout: float = 120):
+        from orchestrator.engine.contexts import current_endpoint
+
+        self.endpoint = current_endpoint()
         self.client = client or connect(timeout=timeout)
+
+    @property
+    def bind_address(self) -> str:
+        """Where published ports listen: loopback for a local engine; for a remote (tcp/ssh) engine
+        every address of the engine's host, since its loopback is not reachable from here."""
+        return "0.0.0.0" if self.endpoint.remote else "127.0.0.1"
+
+    def _placed(self, found: list[LabInstance]) -> list[LabInstance]:
+        for inst in found:
+            inst.publish_host = self.endpoint.publish_host
+        return found
 
     # -- finding -------------------------------------------------------------------------
     def instances(self, lab_id: str | None = None, key: str | None = None) -> list[LabInstance]:
-        return find_instances(self.client, lab_id=lab_id, key=key)
+        return self._placed(find_instances(self.client, lab_id=lab_id, key=key))
 
     def instance(self, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
-        return get_instance(self.client, lab_id, instance)
+        return self._placed([get_instance(self.client, lab_id, instance)])[0]
 
     def errors(self, action: str):
         """A context manager turning an engine failure during ``action`` into one clear error."""
@@ -113,7 +129,17 @@ class DockerEngine:
         if owner != session:
             raise LostClaim(f"lab {instance_key(lab.id, instance)} is being started by another labs command ({owner})", "wait for it to finish, then `labs status`")
 
-    def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str):
+    def plan_ports(self, lab: Lab, instance: str) -> dict[str, int]:
+        """The host port of every published port, chosen once for the instance's lifetime: the
+        lab.yaml port for the default instance, a free one for a named instance. Stored on the
+        network and bound explicitly, so restarts, resets and engine restarts keep them."""
+        return {
+            port_key(name, port.container): (port.host if instance == DEFAULT_INSTANCE and port.host else pick_free_port())
+            for name, service in lab.services.items()
+            for port in service.ports
+        }
+
+    def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str, host_ports: dict[str, int]):
         from docker.errors import APIError
 
         key = instance_key(lab.id, instance)
@@ -127,6 +153,7 @@ class DockerEngine:
                     labels.FOLDER: str(lab.folder),
                     labels.MAIN: lab.main_service,
                     labels.VALUES: json.dumps(values),
+                    labels.PORTS: json.dumps(host_ports),
                     f"{labels.PREFIX}.services": ",".join(lab.services),
                 }),
             )
@@ -135,14 +162,11 @@ class DockerEngine:
                 raise Conflict(f"lab {key} is being started by another command (its network already exists)", "wait for it, then `labs status`") from None
             raise
 
-    def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str):
+    def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str, host_ports: dict[str, int]):
         service = lab.services[service_name]
         image_caps = (self.client.images.get(tag).labels or {}).get(IMAGE_CAPS_LABEL)
         caps = sorted(set((image_caps.split() if image_caps else DEFAULT_CAPS) + list(service.cap_add)))
-        ports = {}
-        for port in service.ports:
-            host_port = port.host if instance == DEFAULT_INSTANCE else None
-            ports[f"{port.container}/tcp"] = ("127.0.0.1", host_port) if host_port else ("127.0.0.1",)
+        ports = {f"{port.container}/tcp": (self.bind_address, host_ports[port_key(service_name, port.container)]) for port in service.ports}
         return self.client.containers.create(
             tag,
             command=service.command,
@@ -171,14 +195,14 @@ class DockerEngine:
             detach=True,
         )
 
-    def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str) -> dict:
+    def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str, host_ports: dict[str, int]) -> dict:
         """One container per service (created, not started); returns service -> container."""
         from docker.errors import APIError
 
         created = {}
         for name, service in lab.services.items():
             try:
-                created[name] = self._create_container(lab, instance, name, tags[service.image], network, values, session)
+                created[name] = self._create_container(lab, instance, name, tags[service.image], network, values, session, host_ports)
             except APIError as err:
                 if err.status_code == 409:
                     raise Conflict(f"a container named for {instance_key(lab.id, instance)} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None

@@ -128,7 +128,7 @@ def build_debian_base(client: docker.DockerClient, ref: str, suite: str, progres
     if debootstrap is None or os.geteuid() != 0:
         raise BuildFailed(
             f"base image {ref} is missing, no registry answers, and it cannot be built here (needs root and debootstrap)",
-            "as root on Debian/Ubuntu run scripts/docker-engine (it installs debootstrap), or `docker load` a Debian image",
+            "load a saved image set (`labs images load FILE`, made with `labs images save FILE` where images build), or install debootstrap and run as root",
         )
     with tempfile.TemporaryDirectory(prefix="labs-base-") as tmp:
         root = Path(tmp) / "rootfs"

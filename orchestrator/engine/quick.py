@@ -2,7 +2,8 @@
 
 ``labs list`` shows which labs run and must answer at once; importing the SDK
 alone costs more than the whole command should. This asks the engine's API
-directly over its Unix socket (or plain TCP) for the labelled containers, and
+directly over its Unix socket (or plain TCP), chosen exactly as the docker CLI
+and the SDK client choose it (``engine.contexts``), for the labelled containers, and
 answers ``None`` when the engine cannot be asked, instead of failing.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 from urllib.parse import quote, urlsplit
 
@@ -29,13 +29,20 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 def _connection(timeout: float) -> http.client.HTTPConnection | None:
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    url = urlsplit(host)
+    """A plain connection to the engine the docker CLI would use, when one is possible without the SDK."""
+    from orchestrator.engine.contexts import current_endpoint
+    from orchestrator.errors import LabsError
+
+    try:
+        endpoint = current_endpoint()
+    except LabsError:
+        return None
+    url = urlsplit(endpoint.host)
     if url.scheme == "unix":
         return _UnixConnection(url.path, timeout)
-    if url.scheme == "tcp" and not os.environ.get("DOCKER_TLS_VERIFY"):
+    if url.scheme in ("tcp", "http") and not endpoint.tls_verify and not endpoint.tls_dir:
         return http.client.HTTPConnection(url.hostname, url.port or 2375, timeout=timeout)
-    return None  # TLS or ssh engines: leave it to the SDK
+    return None  # TLS, ssh or named-pipe engines: leave it to the SDK
 
 
 def running_instance_keys(timeout: float = 0.5) -> set[str] | None:
