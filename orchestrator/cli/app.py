@@ -242,8 +242,6 @@ def status(lab_id: Annotated[Optional[str], typer.Argument(help="only this lab")
     render.status(instances)
 
 
-@app.command()
-@handles_errors
 def _split_command(service: str | None, command: list[str] | None) -> tuple[str | None, list[str] | None]:
     """`labs shell LAB -- CMD ARGS` runs CMD in the main service: what follows `--` is the command,
     never the service (click hands it over as positional arguments either way)."""
@@ -257,6 +255,8 @@ def _split_command(service: str | None, command: list[str] | None) -> tuple[str 
     return service, command
 
 
+@app.command()
+@handles_errors
 def shell(
     lab_id: LabArg,
     service: Annotated[Optional[str], typer.Argument(help="the service to enter (default: the lab's main one)")] = None,

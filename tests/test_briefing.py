@@ -1,0 +1,32 @@
+"""A briefing rendered for one instance: placeholders and the literal default-instance forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.briefing import render_briefing
+from orchestrator.spec import load_lab
+
+LAB = load_lab(Path(__file__).resolve().parent.parent / "labs" / "nginx-misconfig")
+
+
+def test_placeholders_and_literal_forms_fit_a_named_instance():
+    text = (
+        "Open ${url:proxy:80} (port ${port:proxy:80}, ${address:proxy:80}); `${labs:shell} app`.\n"
+        "Also at <http://127.0.0.1:8080/>. `labs check nginx-misconfig` and `labs hint nginx-misconfig`.\n"
+        "Not this one: labs check nginx-misconfig-2, nor 127.0.0.1:9999.\n"
+    )
+    shown = render_briefing(LAB, text, instance="alice", host_ports={"proxy:80": 32776}, labs_dir=Path("/course/labs"))
+    flags = "--instance alice --labs-dir /course/labs"
+    assert "Open http://127.0.0.1:32776/ (port 32776, 127.0.0.1:32776)" in shown
+    assert f"`labs shell nginx-misconfig {flags} app`" in shown
+    assert "<http://127.0.0.1:32776/>" in shown and "8080" not in shown
+    assert f"`labs check nginx-misconfig {flags}` and `labs hint nginx-misconfig {flags}`" in shown
+    assert "labs check nginx-misconfig-2," in shown and "127.0.0.1:9999" in shown
+
+
+def test_the_default_instance_reads_as_written_and_a_remote_engine_gets_its_host():
+    text = "At <http://127.0.0.1:8080/>; `labs shell nginx-misconfig`; ${url:proxy:80}"
+    assert render_briefing(LAB, text) == "At <http://127.0.0.1:8080/>; `labs shell nginx-misconfig`; http://127.0.0.1:8080/"
+    remote = render_briefing(LAB, text, host_ports={"proxy:80": 8080}, host="engine.lan")
+    assert remote == "At <http://engine.lan:8080/>; `labs shell nginx-misconfig`; http://engine.lan:8080/"
