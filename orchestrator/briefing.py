@@ -59,8 +59,7 @@ def render_briefing(
             return match.group(0)  # lint reports unknown ones; printing them as written is honest
         return {"url": f"http://{host}:{port}/", "port": str(port), "address": f"{host}:{port}"}[kind]
 
-    text = _PLACEHOLDER.sub(placeholder, text)
-    # Literal addresses written for the default instance.
+    # First the literal forms written for the default instance, then the placeholders.
     by_declared = {declared_port: ports[key] for key, declared_port in declared.items()}
     if by_declared and (host != "127.0.0.1" or any(a != b for a, b in by_declared.items())):
         text = re.sub(
@@ -71,4 +70,4 @@ def render_briefing(
     if flags:
         commands = "|".join(FOLLOW_UP_COMMANDS)
         text = re.sub(rf"\blabs ({commands}) {re.escape(lab.id)}\b(?![-\w])", lambda m: f"{m.group(0)}{flags}", text)
-    return text
+    return _PLACEHOLDER.sub(placeholder, text)
