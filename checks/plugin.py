@@ -16,6 +16,11 @@ import pytest
 CONTEXT_KEY = pytest.StashKey[object]()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stage(id): the objective belongs to this stage of the lab (lab.yaml `stages:`)")
+    config.addinivalue_line("markers", "budget(seconds): a slow objective: how long it may wait (shown while it runs)")
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("labs")
     group.addoption("--labs-instance", help="the instance key of the running lab to check (as `labs status` shows it)")

@@ -94,6 +94,14 @@ class Objective(_Out):
     outcome: Literal["passed", "failed", "error", "skipped"]
     message: str
     seconds: float
+    stage: Optional[str] = Field(default=None, description="the stage it belongs to, for labs with stages")
+
+
+class Stage(_Out):
+    id: str
+    title: str
+    passed: int
+    total: int
 
 
 class CheckOutput(_Out):
@@ -104,6 +112,8 @@ class CheckOutput(_Out):
     passed: bool
     seconds: float
     objectives: list[Objective]
+    stages: list[Stage] = []
+    current_stage: Optional[str] = Field(default=None, description="the first stage with an objective still failing")
 
 
 class HintOutput(_Out):
@@ -114,6 +124,7 @@ class HintOutput(_Out):
     of: int
     text: str
     last: bool
+    stage: Optional[str] = None
 
 
 class SolveOutput(_Out):
