@@ -30,3 +30,10 @@ def test_the_default_instance_reads_as_written_and_a_remote_engine_gets_its_host
     assert render_briefing(LAB, text) == "At <http://127.0.0.1:8080/>; `labs shell nginx-misconfig`; http://127.0.0.1:8080/"
     remote = render_briefing(LAB, text, host_ports={"proxy:80": 8080}, host="engine.lan")
     assert remote == "At <http://engine.lan:8080/>; `labs shell nginx-misconfig`; http://engine.lan:8080/"
+
+
+def test_docs_json_md_holds_the_current_json_schemas():
+    from orchestrator.outputs import json_docs
+
+    shipped = (Path(__file__).resolve().parent.parent / "docs" / "json.md").read_text(encoding="utf-8")
+    assert shipped == json_docs(), "docs/json.md is stale: run `python -m orchestrator.outputs > docs/json.md`"

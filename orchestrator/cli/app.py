@@ -346,20 +346,27 @@ def hint(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = Non
     from orchestrator.cli import render
     from orchestrator.progress import current_stage, next_hint
 
-    inst, lab = _instance_and_lab(lab_id, instance, labs_dir)
-    key = inst.key
+    from orchestrator.engine.instances import instance_key
+    from orchestrator.errors import EngineUnavailable, NotFound
+
+    try:
+        lab = _instance_and_lab(lab_id, instance, labs_dir)[1]
+    except (NotFound, EngineUnavailable):
+        lab = _lab(lab_id, labs_dir)
+        render.warn(f"{instance_key(lab.id, _instance(instance))} is not running (never started, or stopped): this hint is for the lab; `labs start {lab.id}{_flag(instance)}` starts it")
+    key = instance_key(lab.id, _instance(instance))
     stage = (current_stage(key) or lab.stages[0].id) if lab.stages else None
     hints = lab.stage_hints(stage)
     number, text, last = next_hint(f"{key}#{stage}" if stage and hints != lab.hints else key, hints)
     if as_json:
         from orchestrator.outputs import HintOutput
 
-        render.print_json(HintOutput(lab=lab.id, instance=inst.instance, hint=number, of=len(hints), text=text, last=last, stage=stage))
+        render.print_json(HintOutput(lab=lab.id, instance=_instance(instance), hint=number, of=len(hints), text=text, last=last, stage=stage))
         return
     where = f" (stage {stage})" if stage and hints != lab.hints else ""
     render.out.print(f"[bold]hint {number}/{len(hints)}{where}[/]: {text}")
     if last:
-        render.out.print(f"[dim]that was the last hint. `labs solve {lab.id}{_flag(inst.instance)}` applies the reference solution (and gives the answer away).[/]", soft_wrap=True)
+        render.out.print(f"[dim]that was the last hint. `labs solve {lab.id}{_flag(instance)}` applies the reference solution (and gives the answer away).[/]", soft_wrap=True)
 
 
 @app.command()
