@@ -32,6 +32,7 @@ LabArg = Annotated[str, typer.Argument(help="the lab id (see `labs list`)", show
 LabsDir = Annotated[Optional[Path], typer.Option("--labs-dir", help="an extra folder of lab folders (also: LABS_PATH)", show_default=False)]
 Instance = Annotated[str, typer.Option("--instance", "-i", help="run several copies of a lab side by side under different names")]
 Json = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="stream every line of build output")]
 
 
 def _fail(err: LabsError, as_json: bool) -> None:
@@ -188,7 +189,7 @@ def info(lab_id: LabArg, labs_dir: LabsDir = None, as_json: Json = False):
 
 @app.command()
 @handles_errors
-def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
+def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, verbose: Verbose = False, as_json: Json = False):
     """Start a lab: build what is needed, start its services, break them (a build lab: prepare them), show the briefing."""
     from orchestrator.cli import render
     from orchestrator.lifecycle import start_lab
@@ -196,7 +197,7 @@ def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     from orchestrator.briefing import command_flags, render_briefing
 
     lab = _lab(lab_id, labs_dir)
-    with render.progress(f"starting {lab.id}", quiet=as_json) as update:
+    with render.progress(f"starting {lab.id}", quiet=as_json, verbose=verbose) as update:
         inst = start_lab(lab, _instance(instance), progress=update)
     folder_flag = _labs_dir_of(lab, labs_dir)
     briefing = render_briefing(lab, lab.briefing_text, instance=inst.instance, host_ports=inst.host_ports, host=inst.publish_host, labs_dir=folder_flag)
@@ -392,7 +393,7 @@ def solve(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
 
 @app.command()
 @handles_errors
-def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
+def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, verbose: Verbose = False, as_json: Json = False):
     """Put a lab back at its start: freshly broken, or freshly prepared for a build lab (your changes are discarded, a kept workspace excepted)."""
     from orchestrator.cli import render
     from orchestrator.lifecycle import reset_lab
@@ -403,7 +404,7 @@ def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
         lab = _instance_and_lab(lab_id, instance, labs_dir)[1]
     except NotFound:  # not running: reset starts it, from the search path
         lab = _lab(lab_id, labs_dir)
-    with render.progress(f"resetting {lab.id}", quiet=as_json) as update:
+    with render.progress(f"resetting {lab.id}", quiet=as_json, verbose=verbose) as update:
         inst = reset_lab(lab, _instance(instance), progress=update)
     if as_json:
         from orchestrator.outputs import ResetOutput
@@ -462,6 +463,7 @@ def doctor(as_json: Json = False):
 
 
 from orchestrator.cli import authoring  # noqa: E402,F401  (registers validate, new, lint, schema)
+from orchestrator.cli import classroom  # noqa: E402,F401  (registers prepare and images)
 
 
 def _terminate(signum, frame):

@@ -55,19 +55,29 @@ def error(message: str, fix: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def progress(title: str, quiet: bool = False):
-    """A spinner on stderr; yields a callback that updates its text (no-op when quiet)."""
+def progress(title: str, quiet: bool = False, verbose: bool = False):
+    """A spinner on stderr showing the current step (a build's step, its elapsed time and last
+    output lines); yields a callback that updates it (no-op when quiet). On a file or pipe, each
+    new step is one plain line. ``verbose`` streams every line of build output as well."""
     if quiet or not err.is_terminal:
-        def plain(text: str) -> None:
-            if not quiet:
-                err.print(f"[dim]… {escape(text)}[/]")
+        shown = {"last": None}
 
+        def plain(text: str) -> None:
+            head = text.splitlines()[0].rsplit(" (", 1)[0] if text else text
+            if not quiet and head != shown["last"]:
+                shown["last"] = head
+                err.print(f"[dim]… {escape(text.splitlines()[0] if text else text)}[/]", soft_wrap=True)
+
+        if verbose and not quiet:
+            plain.verbose = lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True)
         yield plain
         return
     with err.status(escape(title)) as status:
         def update(text: str) -> None:
             status.update(escape(text))
 
+        if verbose:
+            update.verbose = lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True)
         yield update
 
 

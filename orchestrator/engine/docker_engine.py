@@ -89,6 +89,36 @@ class DockerEngine:
         return engine_errors(action)
 
     # -- images and ports ----------------------------------------------------------------
+    def save_images(self, refs: list[str], path, progress) -> None:
+        from orchestrator.engine.images import save_images
+
+        save_images(self.client, refs, path, progress)
+
+    def load_images(self, path, progress) -> list[str]:
+        from orchestrator.engine.images import load_images
+
+        return load_images(self.client, path, progress)
+
+    def present_images(self, refs: list[str]) -> list[str]:
+        from orchestrator.engine.images import present_tags
+
+        return present_tags(self.client, refs)
+
+    def managed_image_tags(self) -> list[str]:
+        from orchestrator.engine.images import managed_tags
+
+        return managed_tags(self.client)
+
+    def images_in_use(self) -> set[str]:
+        from orchestrator.engine.images import images_in_use
+
+        return images_in_use(self.client)
+
+    def remove_image(self, tag: str) -> bool:
+        from orchestrator.engine.images import remove_tag
+
+        return remove_tag(self.client, tag)
+
     def ensure_images(self, names: list[str], progress, lab_folder=None) -> dict[str, str]:
         from orchestrator.engine.images import ensure_images
 

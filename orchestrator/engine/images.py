@@ -155,6 +155,32 @@ def build_debian_base(client: docker.DockerClient, ref: str, suite: str, progres
         raise BuildFailed(f"importing the base image {ref} failed", "run `labs doctor`; the engine's log may say more")
 
 
+class _BuildStatus:
+    """Progress of one build: the current step, its elapsed time and its last output lines
+    (at most a few updates a second); every line goes to ``progress.verbose`` when it has one."""
+
+    def __init__(self, name: str, progress: Progress):
+        import time
+
+        self.name, self.progress, self.clock = name, progress, time.monotonic
+        self.step, self.started, self.shown_at = "", self.clock(), 0.0
+        self.tail: list[str] = []
+        self.verbose = getattr(progress, "verbose", None)
+
+    def line(self, line: str) -> None:
+        if self.verbose is not None:
+            self.verbose(line)
+        if line.startswith("Step "):
+            self.step, self.started, self.tail = line, self.clock(), []
+        elif not line.startswith(" ---> "):
+            self.tail = (self.tail + [line[:160]])[-3:]
+        now = self.clock()
+        if line.startswith("Step ") or now - self.shown_at > 0.3:
+            self.shown_at = now
+            lines = "".join(f"\n    {text}" for text in self.tail)
+            self.progress(f"building {self.name}: {self.step} ({now - self.started:.0f} s){lines}")
+
+
 def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _quiet, lab_folder: Path | None = None) -> str:
     """Build image ``name`` unless an image of the same context hash exists; return its tag."""
     context = image_context(name, lab_folder)
@@ -164,6 +190,7 @@ def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _q
     ensure_base_image(client, base_of(context), progress)
     progress(f"building image {tag}")
     log: list[str] = []
+    status = _BuildStatus(name, progress)
     from docker.errors import APIError
 
     try:
@@ -185,8 +212,7 @@ def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _q
             for line in text.splitlines():
                 if line.strip():
                     log.append(line)
-                    if line.startswith("Step "):
-                        progress(f"building {name}: {line}")
+                    status.line(line)
     except APIError as err:
         raise BuildFailed(f"building image {name} failed: {err.explanation or err}", "see `labs doctor` (disk space, engine health)") from None
     return tag
@@ -195,3 +221,71 @@ def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _q
 def ensure_images(client: docker.DockerClient, names: list[str], progress: Progress = _quiet, lab_folder: Path | None = None) -> dict[str, str]:
     """Tags for each image name, building what is missing."""
     return {name: ensure_image(client, name, progress, lab_folder) for name in dict.fromkeys(names)}
+
+
+def present_tags(client: docker.DockerClient, refs: list[str]) -> list[str]:
+    return [ref for ref in refs if _has_image(client, ref)]
+
+
+def save_images(client: docker.DockerClient, refs: list[str], path: Path, progress: Progress = _quiet) -> None:
+    """Write ``refs`` into one image archive (``docker save`` format: shared layers stored once)."""
+    from docker.errors import APIError
+
+    api = client.api
+    written = 0
+    tmp = path.with_name(path.name + ".part")
+    try:
+        response = api._get(api._url("/images/get"), params={"names": refs}, stream=True)
+        api._raise_for_status(response)
+        with open(tmp, "wb") as handle:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                handle.write(chunk)
+                written += len(chunk)
+                progress(f"saving {len(refs)} image(s) to {path}: {written / 1024**2:.0f} MiB")
+        tmp.replace(path)
+    except APIError as err:
+        raise BuildFailed(f"saving images failed: {err.explanation or err}", "see `labs doctor`") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_images(client: docker.DockerClient, path: Path, progress: Progress = _quiet) -> list[str]:
+    """Load an image archive (``labs images save``, ``docker save``); returns the tags it held."""
+    from docker.errors import APIError
+
+    loaded: list[str] = []
+    try:
+        with open(path, "rb") as handle:
+            for chunk in client.api.load_image(handle, quiet=False):
+                text = (chunk.get("stream") or "").strip()
+                if "error" in chunk:
+                    raise BuildFailed(f"loading {path} failed: {chunk['error']}", "is it an archive written by `labs images save`?")
+                if text.startswith("Loaded image: "):
+                    loaded.append(text.removeprefix("Loaded image: "))
+                    progress(f"loaded {loaded[-1]}")
+    except APIError as err:
+        raise BuildFailed(f"loading {path} failed: {err.explanation or err}", "is it an archive written by `labs images save`?") from None
+    return loaded
+
+
+def managed_tags(client: docker.DockerClient) -> list[str]:
+    """Every tag of an image labs built (label io.labs.managed)."""
+    return sorted(tag for image in client.images.list(filters={"label": f"{labels.MANAGED}=true"}) for tag in image.tags)
+
+
+def images_in_use(client: docker.DockerClient) -> set[str]:
+    """Image references of every labs container (running or not), by label."""
+    return {c.attrs.get("Config", {}).get("Image", "") for c in client.containers.list(all=True, filters=labels.filters(), ignore_removed=True)}
+
+
+def remove_tag(client: docker.DockerClient, tag: str) -> bool:
+    """Untag ``tag`` (its layers go when no other tag holds them); False if it was gone."""
+    from docker.errors import APIError, ImageNotFound
+
+    try:
+        client.images.remove(tag, noprune=False)
+        return True
+    except ImageNotFound:
+        return False
+    except APIError as err:
+        raise BuildFailed(f"removing image {tag} failed: {err.explanation or err}", "a container may still use it: `labs status`") from None
