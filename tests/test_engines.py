@@ -67,6 +67,9 @@ def test_a_context_selected_engine_is_used_by_every_command_and_the_list_fast_pa
     assert result.returncode == 0 and all(row["running"] is not None for row in listed["labs"]), result.stderr
     result = labs("status", env=env)
     assert result.returncode == 0, result.stderr
+    result, doctor = labs.json("doctor", env=env)
+    (context,) = [f for f in doctor["findings"] if f["check"] == "context"]
+    assert "context 'real'" in context["detail"] and "config.json" in context["detail"]
 
     (docker_config / "config.json").write_text(json.dumps({"currentContext": "nowhere"}))
     result, listed = labs.json("list", env=env)
@@ -74,3 +77,6 @@ def test_a_context_selected_engine_is_used_by_every_command_and_the_list_fast_pa
     result = labs("status", env=env)
     assert result.returncode == 4
     assert "context 'nowhere'" in result.stderr and "No such file or directory" in result.stderr and "Traceback" not in result.stderr
+    result, doctor = labs.json("doctor", env=env)
+    assert result.returncode == 4 and "Traceback" not in result.stderr
+    assert [f["check"] for f in doctor["findings"] if not f["ok"]] == ["socket", "engine"]

@@ -129,6 +129,12 @@ class DockerEngine:
 
         return ensure_image(self.client, name, progress, lab_folder)
 
+    def port_holder(self, port: int) -> str | None:
+        """None when 127.0.0.1:``port`` is free, else who holds it (a container, a process)."""
+        from orchestrator.engine.ports import holder, is_free
+
+        return None if is_free(port) else holder(port, self.client)
+
     def check_ports(self, lab: Lab, instance: str) -> None:
         """Fixed host ports of the default instance must be free (named instances get free ones)."""
         from orchestrator.engine.ports import holder, is_free
