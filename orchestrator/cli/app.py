@@ -155,9 +155,9 @@ def list_labs(
         ]))
         return
     if not sys.stdout.isatty():  # plain lines for files and pipes: nothing cut, and no Rich to import
-        for r in rows:
-            state = "?" if running_labs is None else ("yes" if r.id in running_labs else "no")
-            sys.stdout.write(f"{r.id}\t{r.difficulty}\t{r.minutes} min\trunning: {state}\t{r.problem or r.title}\n")
+        from orchestrator.cli.quick_list import plain_lines
+
+        sys.stdout.write(plain_lines(rows, running_labs))
         if running is None:
             sys.stderr.write("(engine not reachable: running state unknown; see `labs doctor`)\n")
         return
