@@ -232,18 +232,21 @@ class DockerEngine:
         )
 
     def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str, host_ports: dict[str, int]) -> dict:
-        """One container per service (created, not started); returns service -> container."""
+        """One container per service (created, not started, all at once); returns service -> container.
+        A failure is raised after every create has returned, so a rollback sees all of them."""
         from docker.errors import APIError
 
-        created = {}
-        for name, service in lab.services.items():
+        def create(name: str):
             try:
-                created[name] = self._create_container(lab, instance, name, tags[service.image], network, values, session, host_ports)
+                return self._create_container(lab, instance, name, tags[lab.services[name].image], network, values, session, host_ports)
             except APIError as err:
                 if err.status_code == 409:
                     raise Conflict(f"a container named for {instance_key(lab.id, instance)} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
                 raise
-        return created
+
+        with ThreadPoolExecutor(max_workers=max(1, len(lab.services))) as pool:
+            futures = {name: pool.submit(create, name) for name in lab.services}
+        return {name: future.result() for name, future in futures.items()}
 
     def start(self, containers: list) -> None:
         """Start containers in parallel; a port taken meanwhile is a conflict, not an engine error."""
