@@ -154,7 +154,10 @@ def list_labs(
             for r in rows
         ]))
         return
-    if not sys.stdout.isatty():  # plain lines for files and pipes: nothing cut, and no Rich to import
+    import shutil
+
+    # Plain lines for files, pipes and narrow terminals: nothing cut (and no Rich to import).
+    if not sys.stdout.isatty() or shutil.get_terminal_size().columns < 100:
         from orchestrator.cli.quick_list import plain_lines
 
         sys.stdout.write(plain_lines(rows, running_labs))
