@@ -41,6 +41,8 @@ def test_a_labs_dir_instance_keeps_its_port_fits_its_briefing_and_remembers_its_
     assert f"http://127.0.0.1:{host_port}/" in started.stdout and "127.0.0.1:8080" not in started.stdout
     assert f"labs shell {LAB} --instance {instance_name} --labs-dir {labs_dir}" in started.stdout
     assert f"labs check {LAB} --instance {instance_name}" in started.stdout
+    shown = labs("info", LAB, "--instance", instance_name)
+    assert shown.returncode == 0 and f"http://127.0.0.1:{host_port}/" in shown.stdout, shown.stdout + shown.stderr
 
     # A restart by the engine (what checks do) keeps the port.
     container = engine.containers.get(f"labs-{LAB}-{instance_name}-proxy")

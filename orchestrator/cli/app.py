@@ -173,21 +173,29 @@ def list_labs(
 
 @app.command()
 @handles_errors
-def info(lab_id: LabArg, labs_dir: LabsDir = None, as_json: Json = False):
-    """Show a lab's briefing: the incident ticket you start from."""
-    lab = _lab(lab_id, labs_dir)
+def info(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
+    """Show a lab's briefing: the incident ticket you start from (for a running instance: with its address)."""
+    from orchestrator.briefing import render_briefing
+    from orchestrator.errors import EngineUnavailable, NotFound
+
+    inst = None
+    try:
+        inst, lab = _instance_and_lab(lab_id, instance, labs_dir)
+    except (NotFound, EngineUnavailable):
+        lab = _lab(lab_id, labs_dir)
     from orchestrator.cli import render
 
+    briefing = lab.briefing_text
+    if inst is not None:
+        briefing = render_briefing(lab, briefing, instance=inst.instance, host_ports=inst.host_port_map(), host=inst.publish_host, labs_dir=_labs_dir_of(lab, labs_dir))
     if as_json:
         from orchestrator.outputs import InfoOutput
 
         render.print_json(InfoOutput(lab=lab.id, title=lab.title, difficulty=lab.difficulty, minutes=lab.minutes, folder=str(lab.folder),
-                                     briefing=lab.briefing_text, hints=len(lab.hints), spec=lab.model_dump(mode="json", by_alias=True, exclude={"hints"})))
+                                     briefing=briefing, hints=len(lab.hints), spec=lab.model_dump(mode="json", by_alias=True, exclude={"hints"})))
         return
-    from rich.markdown import Markdown
-
-    render.out.print(f"[bold]{lab.title}[/]  [dim]({lab.id} · {lab.difficulty} · ~{lab.minutes} min)[/]")
-    render.out.print(Markdown(lab.briefing_text))
+    render.out.print(f"[bold]{lab.title}[/]  [dim]({lab.id} · {lab.difficulty} · ~{lab.minutes} min)[/]", soft_wrap=True)
+    render.markdown(briefing)
 
 
 @app.command()
@@ -203,7 +211,7 @@ def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     with render.progress(f"starting {lab.id}", quiet=as_json, verbose=verbose) as update:
         inst = start_lab(lab, _instance(instance), progress=update)
     folder_flag = _labs_dir_of(lab, labs_dir)
-    briefing = render_briefing(lab, lab.briefing_text, instance=inst.instance, host_ports=inst.host_ports, host=inst.publish_host, labs_dir=folder_flag)
+    briefing = render_briefing(lab, lab.briefing_text, instance=inst.instance, host_ports=inst.host_port_map(), host=inst.publish_host, labs_dir=folder_flag)
     if as_json:
         from orchestrator.outputs import StartOutput
 

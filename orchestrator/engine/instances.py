@@ -119,6 +119,19 @@ class LabInstance:
                 return int(binding["HostPort"])
         return None
 
+    def host_port_map(self) -> dict[str, int]:
+        """``"service:container_port"`` -> host port: the ports fixed at create time, or for an
+        instance created before they were recorded, what the engine bound."""
+        if self.host_ports:
+            return dict(self.host_ports)
+        found = {}
+        for service, container in self.containers.items():
+            for spec, bindings in (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).items():
+                for binding in bindings or []:
+                    if binding.get("HostPort"):
+                        found[port_key(service, int(spec.split("/")[0]))] = int(binding["HostPort"])
+        return found
+
     def ports(self) -> dict[str, list[str]]:
         """Published ports per service, as ``ADDRESS:HOST->CONTAINER`` (ADDRESS: where they are
         reached). The ports fixed at create time are shown even while a container is stopped."""
