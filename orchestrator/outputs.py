@@ -95,6 +95,7 @@ class Objective(_Out):
     message: str
     seconds: float
     stage: Optional[str] = Field(default=None, description="the stage it belongs to, for labs with stages")
+    discovery: bool = Field(default=False, description="a search objective: its failure says that something remains, not where")
 
 
 class Stage(_Out):

@@ -37,3 +37,17 @@ def test_docs_json_md_holds_the_current_json_schemas():
 
     shipped = (Path(__file__).resolve().parent.parent / "docs" / "json.md").read_text(encoding="utf-8")
     assert shipped == json_docs(), "docs/json.md is stale: run `python -m orchestrator.outputs > docs/json.md`"
+
+
+def test_the_check_shape_takes_every_field_the_check_runner_reports():
+    """The runner's report and the documented shape must not drift apart (extra keys are refused)."""
+    import dataclasses
+
+    from orchestrator.check_runner import CheckReport, Objective
+    from orchestrator.outputs import CheckOutput
+
+    fields = {f.name for f in dataclasses.fields(Objective)}
+    objective = Objective(**{name: value for name, value in {"id": "test_x", "title": "X", "passed": False, "outcome": "failed"}.items() if name in fields})
+    report = CheckReport("lab", "lab.alice", [objective])
+    shape = CheckOutput(**{**report.to_dict(), "key": "lab.alice", "instance": "alice"}).dump()
+    assert shape["schema"] == "labs.check/1" and set(shape["objectives"][0]) >= fields
