@@ -216,7 +216,8 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
         "-p", "checks.plugin",
         "--labs-instance", key,
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
-        "--rootdir", str(lab.folder), "-c", os.devnull,
+        # Only the lab folder: no conftest.py above it (or anywhere else) is ever imported.
+        "--rootdir", str(lab.folder), "-c", os.devnull, "--confcutdir", str(lab.folder),
         "--import-mode=importlib",
         *(extra_args or []),
     ]

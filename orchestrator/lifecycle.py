@@ -68,11 +68,11 @@ def _session_alive(session: str) -> bool:
     return True
 
 
-def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, session: str, progress: Progress, workspace: bytes | None = None) -> LabInstance:
+def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, host_ports, session: str, progress: Progress, workspace: bytes | None = None) -> LabInstance:
     """Fence the network, create and start the services, wait for the environment, put back a
     kept workspace, apply the break (a build lab's setup), and mark the instance complete."""
     warning = engine.guard_network(network, lab)  # before any container can send a packet
-    created = engine.create_services(lab, instance, tags, network, values, session)
+    created = engine.create_services(lab, instance, tags, network, values, session, host_ports)
     progress(f"starting {len(created)} service(s): {', '.join(created)}")
     engine.start(list(created.values()))
     progress("waiting for the environment")
@@ -171,12 +171,13 @@ def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
         tags = engine.ensure_images(check_images(lab), progress, lab.folder)
         engine.check_ports(lab, instance)
         values = generate_values(lab)
+        host_ports = engine.plan_ports(lab, instance)
         session = _new_session()
         try:
             progress(f"creating network {resource_prefix(lab.id, instance)}")
             engine.claim(lab, instance, session)
-            network = engine.create_network(lab, instance, values, session)
-            return _build_and_break(engine, lab, instance, tags, network, values, session, progress)
+            network = engine.create_network(lab, instance, values, session, host_ports)
+            return _build_and_break(engine, lab, instance, tags, network, values, host_ports, session, progress)
         except LostClaim:
             raise
         except KeyboardInterrupt:
@@ -213,7 +214,7 @@ def stop_lab(lab_id: str, instance: str = DEFAULT_INSTANCE) -> StopResult:
     """Remove the instance by label alone (its lab folder may be gone). Idempotent."""
     engine = open_engine()
     key = instance_key(lab_id, instance)
-    with instance_lock(key, f"stop {lab_id}"), engine.errors(f"stopping {key}"):
+    with instance_lock(key, f"stop {lab_id}", remove_after=True), engine.errors(f"stopping {key}"):
         removed = engine.remove_instance(key)
     from orchestrator.progress import forget
 
@@ -228,8 +229,11 @@ def stop_all() -> StopResult:
         removed = engine.remove_instance(None)
     from orchestrator.progress import forget
 
+    from orchestrator.locks import remove_stale_locks
+
     for key in keys:
         forget(key)
+    remove_stale_locks()
     return StopResult(keys, removed)
 
 
@@ -247,7 +251,9 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
             engine.remove_services(current)
             session = _new_session()
             try:
-                inst = _build_and_break(engine, lab, instance, tags, current.network, current.values, session, progress, workspace)
+                # The same host ports as before (planned afresh only for ports the lab added since).
+                host_ports = {**engine.plan_ports(lab, instance), **current.host_ports}
+                inst = _build_and_break(engine, lab, instance, tags, current.network, current.values, host_ports, session, progress, workspace)
             except KeyboardInterrupt:
                 _rollback(engine, key, None)
                 raise Interrupted(f"interrupted: reset of {key} rolled back; the lab is stopped", f"start it again with `labs start {lab.id}`") from None
@@ -276,6 +282,16 @@ def lab_status(lab_id: str | None = None) -> list[LabInstance]:
     engine = open_engine()
     with engine.errors("reading lab status"), engine.quick():
         return engine.instances(lab_id=lab_id)
+
+
+def instance_with_lab(lab_id: str, instance: str = DEFAULT_INSTANCE, labs_dir=None) -> tuple[LabInstance, Lab, str | None]:
+    """A running instance and the lab it was started from (its folder label, so ``--labs-dir`` is
+    not needed again), with a note when the search path would have given another folder."""
+    from orchestrator.catalog import lab_of_instance
+
+    inst = running_instance(lab_id, instance)
+    lab, note = lab_of_instance(lab_id, inst.folder, labs_dir)
+    return inst, lab, note
 
 
 def running_instance(lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:

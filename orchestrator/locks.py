@@ -38,9 +38,11 @@ def _open_lock(path) -> int:
 
 
 @contextlib.contextmanager
-def instance_lock(key: str, action: str, *, wait: float = 0, on_wait=None):
+def instance_lock(key: str, action: str, *, wait: float = 0, on_wait=None, remove_after: bool = False):
     """Hold instance ``key`` for ``action``. Busy: a ``Conflict`` naming the holder at once, or
-    with ``wait`` after waiting up to that many seconds (``on_wait(holder)`` is told once)."""
+    with ``wait`` after waiting up to that many seconds (``on_wait(holder)`` is told once).
+    ``remove_after`` (stop) deletes the lock file while still holding it, so no file is left for
+    an instance that no longer exists."""
     path = writable_state_dir("locks") / f"{key}.lock"
     fd = _open_lock(path)
     try:
@@ -62,5 +64,25 @@ def instance_lock(key: str, action: str, *, wait: float = 0, on_wait=None):
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"`labs {action}` (pid {os.getpid()})".encode(), 0)
         yield
+        if remove_after:
+            path.unlink(missing_ok=True)
     finally:
         os.close(fd)
+
+
+def remove_stale_locks() -> None:
+    """Delete lock files no command holds (after `labs stop --all`)."""
+    folder = writable_state_dir("locks")
+    for path in folder.glob("*.lock"):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                path.unlink(missing_ok=True)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)

@@ -188,7 +188,9 @@ def validate(
         write_junit(report, junit)
     console = render.err if as_json else render.out
     if as_json:
-        render.print_json(report.to_dict())
+        from orchestrator.outputs import ValidateOutput
+
+        render.print_json(ValidateOutput(**report.to_dict()))
     else:
         _summary(report, console)
     for lab in report.labs:
@@ -224,7 +226,9 @@ def lint(labs: LabsArg = None, labs_dir: LabsDir = None, as_json: Json = False):
     folders = resolve_folders(labs or [], all_labs=not labs, labs_dir=labs_dir)
     results = [lint_folder(folder) for folder in folders]
     if as_json:
-        render.print_json([r.to_dict() for r in results])
+        from orchestrator.outputs import LintOutput
+
+        render.print_json(LintOutput(ok=all(r.ok for r in results), labs=[r.to_dict() for r in results]))
     else:
         for result in results:
             if result.ok:

@@ -47,13 +47,6 @@ def plain(text: str):
     return Text(visible(text))
 
 
-def markdown(text: str):
-    """A lab's briefing rendered as Markdown (never as Rich markup), control characters visible."""
-    from rich.markdown import Markdown
-
-    return Markdown(visible(text))
-
-
 class LogWriter:
     """Container output for the terminal: decoded incrementally (a character split across chunks
     stays whole), control characters visible."""
@@ -69,9 +62,35 @@ class LogWriter:
             self.stream.flush()
 
 
+# Below this width (or when not printing to a terminal) results are shown as lists, never as
+# tables: a table squeezed to fit cuts ports, ids and paths, and a file gets no terminal width.
+TABLE_MIN_WIDTH = 100
+
+
 def print_json(data) -> None:
+    if hasattr(data, "dump"):
+        data = data.dump()
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def as_table(console: Console = out) -> bool:
+    return console.is_terminal and console.width >= TABLE_MIN_WIDTH
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]note:[/] {safe(message)}", soft_wrap=True)
+
+
+def markdown(text: str) -> None:
+    """A briefing: rendered as Markdown on a terminal (never as Rich markup), as written (full
+    lines, nothing cut) elsewhere; control characters visible either way."""
+    if out.is_terminal:
+        from rich.markdown import Markdown
+
+        out.print(Markdown(visible(text)))
+    else:
+        out.print(visible(text).rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
 
 
 def error(message: str, fix: str | None = None) -> None:
@@ -81,19 +100,29 @@ def error(message: str, fix: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def progress(title: str, quiet: bool = False):
-    """A spinner on stderr; yields a callback that updates its text (no-op when quiet)."""
+def progress(title: str, quiet: bool = False, verbose: bool = False):
+    """A spinner on stderr showing the current step (a build's step, its elapsed time and last
+    output lines); yields a callback that updates it (no-op when quiet). On a file or pipe, each
+    new step is one plain line. ``verbose`` streams every line of build output as well."""
     if quiet or not err.is_terminal:
-        def plain(text: str) -> None:
-            if not quiet:
-                err.print(f"[dim]… {safe(text)}[/]")
+        shown = {"last": None}
 
+        def plain(text: str) -> None:
+            head = text.splitlines()[0].rsplit(" (", 1)[0] if text else text
+            if not quiet and head != shown["last"]:
+                shown["last"] = head
+                err.print(f"[dim]… {safe(text.splitlines()[0] if text else text)}[/]", soft_wrap=True)
+
+        if verbose and not quiet:
+            plain.verbose = lambda line: err.print(visible(line), markup=False, highlight=False, soft_wrap=True)
         yield plain
         return
     with err.status(safe(title)) as status:
         def update(text: str) -> None:
             status.update(safe(text))
 
+        if verbose:
+            update.verbose = lambda line: err.print(visible(line), markup=False, highlight=False, soft_wrap=True)
         yield update
 
 
@@ -111,7 +140,7 @@ def lab_table(rows, running: set[str] | None) -> Table:
 def status_table(instances) -> Table:
     table = Table(title="running labs", title_justify="left")
     for column in ("lab", "instance", "state", "services", "ports"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     colours = {"running": "green", "degraded": "yellow", "stopped": "dim"}
     for inst in instances:
         data = inst.to_dict()
@@ -119,6 +148,46 @@ def status_table(instances) -> Table:
         ports = ", ".join(p for plist in data["ports"].values() for p in plist)
         table.add_row(plain(inst.lab_id), plain(inst.instance), f"[{colours.get(inst.state, 'white')}]{safe(inst.state)}[/]", plain(services), plain(ports))
     return table
+
+
+def status(instances) -> None:
+    if as_table():
+        out.print(status_table(instances))
+        return
+    for inst in instances:
+        data = inst.to_dict()
+        name = inst.lab_id if inst.instance == "default" else f"{inst.lab_id} (instance {inst.instance})"
+        out.print(f"{safe(name)}: {inst.state}", soft_wrap=True)
+        out.print(f"  key:      {safe(inst.key)}", soft_wrap=True)
+        out.print("  services: " + ", ".join(f"{s} {st}" for s, st in data["services"].items()), soft_wrap=True)
+        for service, ports in data["ports"].items():
+            out.print(f"  ports:    {service} {', '.join(ports)}", soft_wrap=True)
+        out.print("  containers: " + ", ".join(data["containers"].values()), soft_wrap=True)
+
+
+def _mark(objective) -> str:
+    return "[green]✓[/]" if objective.passed else ("[yellow]–[/]" if objective.outcome == "skipped" else "[red]✗[/]")
+
+
+def check_report(report) -> None:
+    if as_table():
+        out.print(check_table(report))
+        return
+    out.print(f"checks for {safe(report.instance)}", soft_wrap=True)
+    for objective in report.objectives:
+        out.print(f"{_mark(objective)} {safe(objective.title)}", soft_wrap=True)
+        for line in objective.message.splitlines():
+            out.print(f"    {safe(line)}", soft_wrap=True)
+
+
+def findings(found) -> None:
+    if as_table():
+        out.print(findings_table(found))
+        return
+    for finding in found:
+        out.print(f"{'[green]✓[/]' if finding.ok else '[red]✗[/]'} {safe(finding.check)}: {safe(finding.detail)}", soft_wrap=True)
+        if not finding.ok and finding.fix:
+            out.print(f"    what to do: {safe(finding.fix)}", soft_wrap=True)
 
 
 def check_table(report) -> Table:

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 
 from orchestrator.engine import labels
 from orchestrator.engine.client import connect, engine_errors
+from orchestrator.engine.ports import pick_free_port
 from orchestrator.engine.instances import (
     DEFAULT_INSTANCE,
+    port_key,
     LabInstance,
     find_instances,
     get_instance,
@@ -81,14 +83,28 @@ class DockerEngine:
     name = "docker"
 
     def __init__(self, client=None, timeout: float = 120):
+        from orchestrator.engine.contexts import current_endpoint
+
+        self.endpoint = current_endpoint()
         self.client = client or connect(timeout=timeout)
+
+    @property
+    def bind_address(self) -> str:
+        """Where published ports listen: loopback for a local engine; for a remote (tcp/ssh) engine
+        every address of the engine's host, since its loopback is not reachable from here."""
+        return "0.0.0.0" if self.endpoint.remote else "127.0.0.1"
+
+    def _placed(self, found: list[LabInstance]) -> list[LabInstance]:
+        for inst in found:
+            inst.publish_host = self.endpoint.publish_host
+        return found
 
     # -- finding -------------------------------------------------------------------------
     def instances(self, lab_id: str | None = None, key: str | None = None) -> list[LabInstance]:
-        return find_instances(self.client, lab_id=lab_id, key=key)
+        return self._placed(find_instances(self.client, lab_id=lab_id, key=key))
 
     def instance(self, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
-        return get_instance(self.client, lab_id, instance)
+        return self._placed([get_instance(self.client, lab_id, instance)])[0]
 
     def quick(self):
         """A context manager: engine calls inside must answer within a few seconds (lookups of
@@ -102,6 +118,36 @@ class DockerEngine:
         return engine_errors(action)
 
     # -- images and ports ----------------------------------------------------------------
+    def save_images(self, refs: list[str], path, progress) -> None:
+        from orchestrator.engine.images import save_images
+
+        save_images(self.client, refs, path, progress)
+
+    def load_images(self, path, progress) -> list[str]:
+        from orchestrator.engine.images import load_images
+
+        return load_images(self.client, path, progress)
+
+    def present_images(self, refs: list[str]) -> list[str]:
+        from orchestrator.engine.images import present_tags
+
+        return present_tags(self.client, refs)
+
+    def managed_image_tags(self) -> list[str]:
+        from orchestrator.engine.images import managed_tags
+
+        return managed_tags(self.client)
+
+    def images_in_use(self) -> set[str]:
+        from orchestrator.engine.images import images_in_use
+
+        return images_in_use(self.client)
+
+    def remove_image(self, tag: str) -> bool:
+        from orchestrator.engine.images import remove_tag
+
+        return remove_tag(self.client, tag)
+
     def ensure_images(self, names: list[str], progress, lab_folder=None) -> dict[str, str]:
         from orchestrator.engine.images import ensure_images
 
@@ -111,6 +157,12 @@ class DockerEngine:
         from orchestrator.engine.images import ensure_image
 
         return ensure_image(self.client, name, progress, lab_folder)
+
+    def port_holder(self, port: int) -> str | None:
+        """None when 127.0.0.1:``port`` is free, else who holds it (a container, a process)."""
+        from orchestrator.engine.ports import holder, is_free
+
+        return None if is_free(port) else holder(port, self.client)
 
     def check_ports(self, lab: Lab, instance: str) -> None:
         """Fixed host ports of the default instance must be free (named instances get free ones)."""
@@ -146,7 +198,17 @@ class DockerEngine:
                 raise LostClaim(*_name_clash(key, f"volume {claim.name}", claim_labels, lab.id))
             raise LostClaim(f"lab {key} is being started by another labs command ({owner})", "wait for it to finish, then `labs status`")
 
-    def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str):
+    def plan_ports(self, lab: Lab, instance: str) -> dict[str, int]:
+        """The host port of every published port, chosen once for the instance's lifetime: the
+        lab.yaml port for the default instance, a free one for a named instance. Stored on the
+        network and bound explicitly, so restarts, resets and engine restarts keep them."""
+        return {
+            port_key(name, port.container): (port.host if instance == DEFAULT_INSTANCE and port.host else pick_free_port())
+            for name, service in lab.services.items()
+            for port in service.ports
+        }
+
+    def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str, host_ports: dict[str, int]):
         from docker.errors import APIError
 
         key = instance_key(lab.id, instance)
@@ -161,6 +223,7 @@ class DockerEngine:
                     labels.FOLDER: str(lab.folder),
                     labels.MAIN: lab.main_service,
                     labels.VALUES: json.dumps(values),
+                    labels.PORTS: json.dumps(host_ports),
                     f"{labels.PREFIX}.services": ",".join(lab.services),
                 }),
             )
@@ -190,13 +253,10 @@ class DockerEngine:
             return f"no egress guard: {err}; `labs doctor` says more"
         return None
 
-    def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str):
+    def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str, host_ports: dict[str, int]):
         service = lab.services[service_name]
         caps = container_caps(service.cap_add)
-        ports = {}
-        for port in service.ports:
-            host_port = port.host if instance == DEFAULT_INSTANCE else None
-            ports[f"{port.container}/tcp"] = ("127.0.0.1", host_port) if host_port else ("127.0.0.1",)
+        ports = {f"{port.container}/tcp": (self.bind_address, host_ports[port_key(service_name, port.container)]) for port in service.ports}
         return self.client.containers.create(
             tag,
             command=service.command,
@@ -225,14 +285,14 @@ class DockerEngine:
             detach=True,
         )
 
-    def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str) -> dict:
-        """One container per service (created, not started); returns service -> container."""
+    def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str, host_ports: dict[str, int]) -> dict:
+        """One container per service (created, not started, all at once); returns service -> container.
+        A failure is raised after every create has returned, so a rollback sees all of them."""
         from docker.errors import APIError
 
-        created = {}
-        for name, service in lab.services.items():
+        def create(name: str):
             try:
-                created[name] = self._create_container(lab, instance, name, tags[service.image], network, values, session)
+                return self._create_container(lab, instance, name, tags[lab.services[name].image], network, values, session, host_ports)
             except APIError as err:
                 if err.status_code == 409:
                     key = instance_key(lab.id, instance)
@@ -245,7 +305,10 @@ class DockerEngine:
                         raise Conflict(*_name_clash(key, f"container {name}", owner, lab.id)) from None
                     raise Conflict(f"a container named for {key} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
                 raise
-        return created
+
+        with ThreadPoolExecutor(max_workers=max(1, len(lab.services))) as pool:
+            futures = {name: pool.submit(create, name) for name in lab.services}
+        return {name: future.result() for name, future in futures.items()}
 
     def start(self, containers: list) -> None:
         """Start containers in parallel; a port taken meanwhile is a conflict, not an engine error."""
