@@ -86,8 +86,8 @@ def test_list_survives_every_hostile_lab_on_the_path(labs):
     no_raw_controls(result.stdout + result.stderr)
     assert "yaml-alias-bomb" in result.stdout and "cannot be read" in result.stdout
     assert "Broken [/] markup [bold]title" in result.stdout
-    rows = json.loads(labs("list", "--json", env={"LABS_PATH": str(CORPUS)}).stdout)
-    assert {r["id"] for r in rows} >= {"yaml-alias-bomb", "yaml-deep-nesting", "escape-text", "markup-title"}
+    rows = json.loads(labs("list", "--json", env={"LABS_PATH": str(CORPUS)}).stdout)["labs"]
+    assert {r["lab"] for r in rows} >= {"yaml-alias-bomb", "yaml-deep-nesting", "escape-text", "markup-title"}
 
 
 @pytest.mark.parametrize("command", [("info",), ("hint", "--instance", "esc"), ("list",)])

@@ -239,8 +239,8 @@ def _rules() -> str:
 
 
 def test_doctor_reports_the_egress_guard(labs, engine):
-    result, findings = labs.json("doctor")
-    guard = next(f for f in findings if f["check"] == "egress guard")
+    result, report = labs.json("doctor")
+    guard = next(f for f in report["findings"] if f["check"] == "egress guard")
     assert guard["ok"] == (os.geteuid() == 0 and bool(shutil.which("iptables"))), guard
 
 
@@ -311,7 +311,7 @@ def test_a_check_during_a_reset_never_breaks_it(labs, lab_instance, instance_nam
         assert result.returncode in (1, 6), result.stdout + result.stderr
         assert "Traceback" not in result.stdout + result.stderr
     assert all(s.returncode == 0 for s in statuses)
-    final = labs.json("status", "nginx-misconfig")[1]
+    final = labs.json("status", "nginx-misconfig")[1]["instances"]
     assert [i["state"] for i in final if i["key"] == f"nginx-misconfig.{instance_name}"] == ["running"]
 
 

@@ -11,6 +11,8 @@ full command answers.
 
 from __future__ import annotations
 
+from orchestrator.cli.visible import visible
+
 import sys
 from pathlib import Path
 
@@ -39,7 +41,7 @@ def plain_lines(rows, running_labs: set[str] | None) -> str:
     lines = []
     for r in rows:
         state = "?" if running_labs is None else ("yes" if r.id in running_labs else "no")
-        lines.append(f"{r.id}\t{r.difficulty}\t{r.minutes} min\trunning: {state}\t{r.problem or r.title}\n")
+        lines.append(visible(f"{r.id}\t{r.difficulty}\t{r.minutes} min\trunning: {state}\t{r.problem or r.title}").replace("\n", " ") + "\n")
     return "".join(lines)
 
 

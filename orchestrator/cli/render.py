@@ -21,19 +21,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from orchestrator.cli.visible import visible
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-
-# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def visible(text: str) -> str:
-    """``text`` with every control character rendered visibly (``\x1b``), so it cannot act on
-    the terminal; Windows line ends become plain newlines."""
-    text = str(text).replace("\r\n", "\n")
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-
 
 def safe(text: str) -> str:
     """Untrusted text to embed in a markup string: control characters visible, markup escaped."""
