@@ -183,12 +183,18 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     return report
 
 
-def run_checks(lab: Lab, instance: LabInstance) -> CheckReport:
-    """Check a running instance of ``lab``: one verdict per objective of its suite."""
+def run_checks(lab: Lab, instance: LabInstance, *, record: bool = True) -> CheckReport:
+    """Check a running instance of ``lab``: one verdict per objective of its suite, kept in
+    the history of attempts unless ``record`` is false (validation)."""
     from checks.context import LabContext
     from orchestrator.engine.client import connect
 
     # Reuse the connection the instance was found with; connect only for an instance with no containers.
     client = next(iter(instance.containers.values())).client if instance.containers else connect()
     context = LabContext(client, instance, lab)
-    return run_suite(lab, instance.key, context)
+    report = run_suite(lab, instance.key, context)
+    if record:
+        from orchestrator.history import check_verdicts, record as keep
+
+        keep("check", instance.key, verdicts=check_verdicts(report), detail={"seconds": round(report.seconds, 3)})
+    return report

@@ -276,12 +276,27 @@ def _prefetch_pyinfra() -> None:
     threading.Thread(target=importlib.import_module, args=("pyinfra.api",), daemon=True).start()
 
 
-def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet) -> LabInstance:
+def _record(kind: str, key: str, record: bool, **detail) -> None:
+    """Keep the event in the history of attempts (``labs progress``); never fails the command."""
+    if record:
+        from orchestrator.history import record as keep
+
+        keep(kind, key, detail=detail)
+
+
+def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet, *, record: bool = True) -> LabInstance:
     """Start ``lab`` broken; if that instance already runs, return it unchanged.
 
     Leftovers of an interrupted start (no completion marker) are removed first;
     a complete instance whose containers were stopped (engine restart) is resumed.
+    Recorded in the history unless ``record`` is false (validation).
     """
+    inst = _start_lab(lab, instance, progress)
+    _record("start", inst.key, record, already_running=inst.already_running, resumed=inst.resumed)
+    return inst
+
+
+def _start_lab(lab: Lab, instance: str, progress: Progress) -> LabInstance:
     client = connect()
     _prefetch_pyinfra()
     key = instance_key(lab.id, instance)
@@ -363,7 +378,7 @@ class StopResult:
     removed: int
 
 
-def stop_lab(lab_id: str, instance: str = DEFAULT_INSTANCE) -> StopResult:
+def stop_lab(lab_id: str, instance: str = DEFAULT_INSTANCE, *, record: bool = True) -> StopResult:
     """Remove the instance by label alone (its lab folder may be gone). Idempotent."""
     client = connect()
     key = instance_key(lab_id, instance)
@@ -372,6 +387,8 @@ def stop_lab(lab_id: str, instance: str = DEFAULT_INSTANCE) -> StopResult:
     from orchestrator.progress import forget
 
     forget(key)
+    if removed:
+        _record("stop", key, record)
     return StopResult([key] if removed else [], removed)
 
 
@@ -387,8 +404,14 @@ def stop_all() -> StopResult:
     return StopResult(keys, removed)
 
 
-def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet) -> LabInstance:
+def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet, *, record: bool = True) -> LabInstance:
     """Back to a freshly broken state: fresh containers from the images, the same network and values."""
+    inst = _reset_lab(lab, instance, progress)
+    _record("reset", inst.key, record)
+    return inst
+
+
+def _reset_lab(lab: Lab, instance: str, progress: Progress) -> LabInstance:
     client = connect()
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"reset {lab.id}"), engine_errors(f"resetting {key}"):
@@ -413,7 +436,7 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
             return inst
         _remove_instance(client, key)
         progress(f"{key} was not running: starting it")
-    return start_lab(lab, instance, progress)
+    return _start_lab(lab, instance, progress)
 
 
 def _remove_resources(resources: list) -> int:
@@ -437,13 +460,15 @@ def _remove_resources(resources: list) -> int:
         return sum(pool.map(remove, resources))
 
 
-def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE) -> DeployResult:
+def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, *, record: bool = True) -> DeployResult:
     """Apply the reference solution to a running instance."""
     client = connect()
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"solve {lab.id}"), engine_errors(f"solving {key}"):
         inst = get_instance(client, lab.id, instance)
-        return apply_deploy(inst, lab.path(lab.solution))
+        result = apply_deploy(inst, lab.path(lab.solution))
+    _record("solve", key, record, changed=result.changed)
+    return result
 
 
 def lab_status(lab_id: str | None = None) -> list[LabInstance]:

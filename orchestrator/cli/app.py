@@ -58,8 +58,21 @@ def handles_errors(command):
 
             render.error("interrupted")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        finally:
+            _show_history_notices()
 
     return wrapper
+
+
+def _show_history_notices() -> None:
+    """A history database set aside during the command is said once, on stderr."""
+    history = sys.modules.get("orchestrator.history")
+    if history is not None and history.NOTICES:
+        from orchestrator.cli import render
+
+        for notice in history.NOTICES:
+            render.err.print(f"[yellow]note:[/] {render.escape(notice)}", soft_wrap=True)
+        history.NOTICES.clear()
 
 
 def _lab(lab_id: str, labs_dir: Path | None):
@@ -332,6 +345,62 @@ def stop(
         render.out.print(f"{what}: nothing to do.")
         return
     render.out.print(f"stopped {', '.join(result.keys)} ({result.removed} resource(s) removed).")
+
+
+@app.command("progress")
+@handles_errors
+def progress_cmd(
+    lab_id: Annotated[Optional[str], typer.Argument(help="only this lab")] = None,
+    instance: Annotated[Optional[str], typer.Option("--instance", "-i", help="only this instance")] = None,
+    export: Annotated[Optional[str], typer.Option("--export", help="every recorded event with its verdicts, as csv or json, on stdout")] = None,
+    as_json: Json = False,
+):
+    """Your history: what was solved and when, time to solve, hints used, attempts."""
+    from orchestrator.cli import render
+    from orchestrator.history import History
+
+    if export not in (None, "csv", "json"):
+        raise LabsError(f"--export {export}: use csv or json", "for example `labs progress --export csv > history.csv`")
+    history = History()
+    try:
+        if export:
+            events = history.events(lab_id, instance)
+            if export == "json":
+                render.print_json(events)
+            else:
+                from orchestrator.history import events_csv
+
+                sys.stdout.write(events_csv(events))
+            return
+        rows = history.summaries(lab_id, instance)
+    finally:
+        history.close()
+    if as_json:
+        render.print_json([row.to_dict() for row in rows])
+        return
+    if not rows:
+        render.out.print("no attempts recorded yet. `labs start LAB` begins one.")
+        return
+    render.out.print(render.progress_table(rows))
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on; anything but loopback needs --classroom or --seats")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port to listen on")] = 8000,
+    classroom: Annotated[Optional[Path], typer.Option("--classroom", help="a CSV roster of learners (a 'name' column, or one name a line): one seat each", show_default=False)] = None,
+    seats: Annotated[Optional[int], typer.Option("--seats", help="classroom mode with N anonymous seats", show_default=False)] = None,
+    lab_id: Annotated[Optional[str], typer.Option("--lab", help="classroom: the lab every seat works on (default: learners choose)", show_default=False)] = None,
+    idle_warn: Annotated[int, typer.Option("--idle-warn", help="classroom: minutes of inactivity before a seat is warned")] = 20,
+    idle_stop: Annotated[int, typer.Option("--idle-stop", help="classroom: minutes of inactivity before a warned seat's lab is stopped (0: never)")] = 40,
+    labs_dir: LabsDir = None,
+):
+    """Serve the labs in a browser: catalogue, briefing, terminal, Check and Hint; a live classroom with --classroom."""
+    from orchestrator.web.server import ServeOptions, run
+
+    run(ServeOptions(host=host, port=port, roster=classroom, seats=seats, lab=lab_id, idle_warn=idle_warn * 60,
+                     idle_stop=idle_stop * 60, labs_dir=labs_dir))
 
 
 @app.command()
