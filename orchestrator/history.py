@@ -95,6 +95,8 @@ class History:
             db.execute("PRAGMA foreign_keys = ON")
             self._migrate(db)
             db.execute("SELECT count(*) FROM events").fetchone()
+            if self.path.with_name("progress.json").is_file():
+                self._import_progress_json(db)
         except BaseException:
             db.close()
             raise
@@ -110,8 +112,6 @@ class History:
             for number in range(version, len(MIGRATIONS)):
                 for statement in _statements(MIGRATIONS[number]):
                     db.execute(statement)
-                if number == 0:
-                    self._import_progress_json(db)
                 db.execute(f"PRAGMA user_version = {number + 1}")
             db.execute("COMMIT")
         except BaseException:
@@ -119,8 +119,8 @@ class History:
             raise
 
     def _import_progress_json(self, db: sqlite3.Connection) -> None:
-        """The hint counters of the JSON file kept before this database (renamed once imported;
-        a corrupt one is set aside like before)."""
+        """The hint counters of the JSON file kept before this database, found beside it (renamed
+        once imported; a corrupt one is set aside like before)."""
         old = self.path.with_name("progress.json")
         if not old.is_file():
             return
@@ -132,12 +132,18 @@ class History:
             with contextlib.suppress(OSError):
                 old.rename(old.with_name(f"progress.json.corrupt-{int(time.time())}"))
             return
-        for key, entry in data.items():
-            shown = entry.get("hints", 0) if isinstance(entry, dict) else 0
-            if isinstance(shown, int) and shown > 0:
-                db.execute("INSERT OR REPLACE INTO hint_state (key, shown) VALUES (?, ?)", (str(key), shown))
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for key, entry in data.items():
+                shown = entry.get("hints", 0) if isinstance(entry, dict) else 0
+                if isinstance(shown, int) and shown > 0:
+                    db.execute("INSERT INTO hint_state (key, shown) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET shown = max(shown, excluded.shown)", (str(key), shown))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
         with contextlib.suppress(OSError):
-            old.rename(old.with_name("progress.json.imported"))
+            old.replace(old.with_name("progress.json.imported"))
 
     def close(self) -> None:
         self.db.close()

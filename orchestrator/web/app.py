@@ -382,10 +382,11 @@ def create_app(config: WebConfig):
             if service not in inst.containers:
                 raise NotFound(f"{inst.key} has no service {service!r}", f"services: {', '.join(inst.containers)}")
             session = await blocking(terminals.get_or_open, inst, service)
-        except LabsError as err:
+        except Exception as err:  # not running, or restarting after a check: the page retries
             import json
 
-            await websocket.send_text(json.dumps({"type": "error", "error": err.message, "fix": err.fix}))
+            message = err.message if isinstance(err, LabsError) else f"{service} of {key_of(lab_id, instance)} is not reachable right now ({type(err).__name__})"
+            await websocket.send_text(json.dumps({"type": "error", "error": message, "fix": getattr(err, "fix", None)}))
             await websocket.close()
             return
         touch = who.seat.touch if who.seat is not None else None

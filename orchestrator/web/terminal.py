@@ -11,8 +11,8 @@ replayed from a ring buffer. The wire protocol (see docs/web.md):
   ``{rows, cols}`` and ``ack`` ``{bytes}`` (how many more bytes the browser rendered).
 
 Backpressure: a client is sent at most ``WINDOW`` bytes it has not acknowledged;
-the reader thread waits (at most ``STALL`` seconds) while a connected client is
-that far behind, which slows the shell's output to what the browser can render
+the reader thread waits (at most ``STALL`` seconds) while a connected, live client
+is that far behind, which slows the shell's output to what the browser can render
 (the shell blocks on a full TTY, as it would on a slow real terminal). Memory
 stays bounded by the ring; a client too far behind skips ahead and is told how
 much it missed. Keystrokes never wait behind output, so Ctrl-C always reaches
@@ -32,6 +32,7 @@ REPLAY = 64 * 1024  # bytes replayed to a client that (re)connects
 WINDOW = 256 * 1024  # unacknowledged bytes in flight to one client
 CHUNK = 32 * 1024  # largest frame sent
 STALL = 1.0  # longest the reader waits for a slow client before leaving it behind
+LIVE = 5.0  # a client that acknowledged nothing for this long is left behind at once
 
 SHELL = ["/bin/bash", "-l"]
 SHELL_ENV = {"TERM": "xterm-256color", "PS1": r"\u@\h(lab):\w\$ "}
@@ -46,9 +47,13 @@ class Client:
         self.acked = start
         self.wake = asyncio.Event()
         self.loop = asyncio.get_running_loop()
+        self.last_ack = time.monotonic()  # a client silent for LIVE seconds no longer holds the shell back
 
     def notify(self) -> None:
-        self.loop.call_soon_threadsafe(self.wake.set)
+        try:
+            self.loop.call_soon_threadsafe(self.wake.set)
+        except RuntimeError:
+            pass  # its event loop is gone: the client went with it
 
 
 class TerminalSession:
@@ -100,10 +105,14 @@ class TerminalSession:
             for client in clients:
                 client.notify()
 
+    def _behind(self) -> bool:
+        now = time.monotonic()
+        return any(self.head - c.acked > WINDOW and now - c.last_ack < LIVE for c in self.clients)
+
     def _wait_for_slow_clients(self) -> None:
         deadline = time.monotonic() + STALL
         with self.lock:
-            while self.clients and self.head - min(c.acked for c in self.clients) > WINDOW:
+            while self._behind():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
@@ -132,6 +141,7 @@ class TerminalSession:
         """The browser rendered ``rendered`` more bytes."""
         with self.lock:
             client.acked = min(client.acked + max(0, int(rendered)), client.sent)
+            client.last_ack = time.monotonic()
             self.lock.notify_all()
         client.wake.set()
 
@@ -141,7 +151,9 @@ class TerminalSession:
             skipped = 0
             if client.sent < self.start:
                 skipped = self.start - client.sent
-                client.sent = client.acked = self.start
+                in_flight = client.sent - client.acked  # still counts against the window
+                client.sent = self.start
+                client.acked = self.start - in_flight
             if client.sent - client.acked >= WINDOW or client.sent >= self.head:
                 return skipped, None
             begin = client.sent - self.start

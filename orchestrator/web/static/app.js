@@ -172,13 +172,13 @@ function labPage() {
     const service = $("service").value;
     const box = $("terminal");
     box.replaceChildren();
-    const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000,
+    const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, lineHeight: 1.15, scrollback: 5000,
       fontFamily: "DejaVu Sans Mono, Menlo, Consolas, monospace", theme: { background: "#0f1419" } });
     const fit = new FitAddon.FitAddon();
     term.loadAddon(fit);
     term.open(box);
     fit.fit();
-    let socket = null, closed = false, retry = 0;
+    let socket = null, closed = false, retry = 0, fresh = false, respawns = [];
     const status = (text) => { $("term-status").textContent = text; };
     const send = (obj) => { if (socket && socket.readyState === 1) socket.send(JSON.stringify(obj)); };
     const encoder = new TextEncoder();
@@ -202,25 +202,34 @@ function labPage() {
         }
         const msg = JSON.parse(event.data);
         if (msg.type === "hello") {
-          term.reset();
+          if (!fresh) term.reset();  // a reconnect: the replay redraws; a new shell keeps the old screen above
+          fresh = false;
           status(`connected to ${service}`);
           send({ type: "resize", rows: term.rows, cols: term.cols });
         } else if (msg.type === "skipped") {
           const why = msg.reason === "interrupt" ? "after Ctrl-C" : "the browser could not keep up";
           term.write(`\r\n\x1b[33m[labs: ${msg.bytes} bytes of output skipped: ${why}]\x1b[0m\r\n`);
-        } else if (msg.type === "exit") {
-          term.write(`\r\n\x1b[33m[labs: the shell ended (exit ${msg.code}); reconnect opens a new one]\x1b[0m\r\n`);
-          closed = true; status("shell ended");
-        } else if (msg.type === "error") {
-          term.write(`\r\n\x1b[31m[labs: ${msg.error}]\x1b[0m\r\n`);
-          closed = true; status(msg.error);
+        } else if (msg.type === "exit" || msg.type === "error") {
+          // The shell ended (exit, or a check restarted the services) or the service is not up yet:
+          // open a new shell, a few times, then leave it to the learner.
+          const why = msg.type === "exit" ? `the shell ended (exit ${msg.code})` : msg.error;
+          respawns = respawns.filter((t) => Date.now() - t < 30000);
+          if (respawns.length < 8) {
+            respawns.push(Date.now());
+            term.write(`\r\n\x1b[33m[labs: ${why}; opening a new shell…]\x1b[0m\r\n`);
+            status("reopening…");
+            fresh = true;
+          } else {
+            term.write(`\r\n\x1b[31m[labs: ${why}. Pick the service again to retry.]\x1b[0m\r\n`);
+            closed = true; status(why);
+          }
         }
       };
       socket.onclose = () => {
         if (closed) return;
         status("disconnected: reconnecting…");
         retry = Math.min(retry + 1, 5);
-        setTimeout(() => { if (!closed) open(); }, 500 * retry);
+        setTimeout(() => { if (!closed) open(); }, fresh ? 1500 : 500 * retry);
       };
     }
     open();
