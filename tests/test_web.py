@@ -327,3 +327,29 @@ def test_terminal_over_websocket_resumes_the_same_shell(engine, lab_instance, in
             read_until(ws, b"pid=" + pid)  # the replay shows what was there
             ws.send_bytes(b"echo again=$$\n")
             read_until(ws, b"again=" + pid)  # the same shell, not a new one
+
+
+@pytest.mark.docker
+def test_idle_seats_are_warned_then_stopped_never_silently(engine, state, classroom, client_for):
+    from orchestrator.web.app import create_app as make_app
+
+    config = WebConfig(classroom=classroom, idle_warn=60, idle_stop=120)
+    app = make_app(config)
+    seat = classroom.seats[0]
+    seat.lab, seat.started_at = LAB, time.time() - 500
+    seat.last_activity = time.time() - 90
+    app.state.check_idle_seats()
+    assert seat.idle_warning and "will be stopped in about" in seat.idle_warning and seat.started_at
+    seat.last_activity = time.time() - 130
+    app.state.check_idle_seats()
+    assert seat.started_at is None and seat.notice and "stopped after 2 min without activity" in seat.notice
+    op = app.state.ops.running(f"{LAB}.seat-1")
+    assert op is not None and op.kind == "stop"
+    deadline = time.monotonic() + 60
+    while op.state == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert op.state == "done", op.to_dict()
+    alice = client_for(seat.token)  # the learner's page says why
+    assert "stopped after 2 min" in alice.get("/api/me").json()["seat"]["notice"]
+    seat.touch()
+    assert seat.idle_warning is None

@@ -110,7 +110,7 @@ function labPage() {
     $("hints").replaceChildren(...info.hints.map((h) => el("li", { class: "hint" }, el("strong", {}, `hint ${h.hint}/${info.of}: `), h.text)));
     buttons();
     if (info.state === "running" && !terminal) connectTerminal();
-    if (info.state !== "running" && terminal) terminal.dispose();
+    if (info.state === "stopped" && terminal) terminal.dispose();  // a restart (by a check) only reconnects
   }
 
   function follow(id) {
