@@ -2,7 +2,10 @@
 
 Each test of a lab's suite is an objective: its docstring's first line (or its
 name) is what the learner reads, and its assertion message is what the probe
-saw and where to look. pytest runs inside this process (no interpreter
+saw and where to look. An objective marked ``@pytest.mark.discovery("what remains")`` is a
+search (every place a secret leaks, every copy of a file): when it fails the learner reads
+only that something remains, never the list of places, unless the caller asks to ``reveal``
+it (``labs validate`` does, for authors). pytest runs inside this process (no interpreter
 start-up), with plugin autoloading off so nothing else on the machine changes
 the run.
 """
@@ -29,6 +32,8 @@ class Objective:
     outcome: str  # passed, failed, error, skipped
     message: str = ""  # for a failure: what the probe saw, and where to look
     seconds: float = 0.0
+    stage: str | None = None  # the stage it belongs to (``@pytest.mark.stage("id")``), if any
+    discovery: bool = False  # a search objective: its failure says that something remains, not where
 
 
 @dataclass
@@ -37,6 +42,20 @@ class CheckReport:
     instance: str
     objectives: list[Objective] = field(default_factory=list)
     seconds: float = 0.0
+    stages: list[dict] = field(default_factory=list)  # the lab's stages in order: id, title, passed, total
+
+    @property
+    def current_stage(self) -> dict | None:
+        """The first stage with an objective still failing (None when every stage is done)."""
+        return next((stage for stage in self.stages if stage["passed"] < stage["total"]), None)
+
+    @property
+    def next_stage(self) -> dict | None:
+        current = self.current_stage
+        if current is None:
+            return None
+        index = self.stages.index(current)
+        return self.stages[index + 1] if index + 1 < len(self.stages) else None
 
     @property
     def passed(self) -> bool:
@@ -53,7 +72,16 @@ class CheckReport:
             "passed": self.passed,
             "seconds": round(self.seconds, 3),
             "objectives": [asdict(o) for o in self.objectives],
+            "stages": self.stages,
+            "current_stage": (self.current_stage or {}).get("id"),
         }
+
+    def add_stages(self, lab: Lab) -> None:
+        """Count each stage's passing objectives, in the lab's order."""
+        self.stages = []
+        for stage in lab.stages:
+            members = [o for o in self.objectives if o.stage == stage.id]
+            self.stages.append({"id": stage.id, "title": stage.title, "passed": sum(o.passed for o in members), "total": len(members)})
 
 
 def objective_title(name: str, doc: str | None) -> str:
@@ -80,13 +108,21 @@ def _failure_message(report) -> str:
     return message or "failed (no message)"
 
 
+DISCOVERY_VERDICT = "something still remains — keep looking"
+
+
 class _Collector:
     """A pytest plugin object that records each test's outcome."""
 
-    def __init__(self, context):
+    def __init__(self, context, progress=None, reveal: bool = False):
         self.context = context
+        self.progress = progress
+        self.reveal = reveal
+        self.discovery: dict[str, str] = {}  # nodeid -> the verdict a failing search objective shows
         self.docs: dict[str, str | None] = {}
         self.names: dict[str, str] = {}
+        self.stages: dict[str, str | None] = {}
+        self.budgets: dict[str, float] = {}
         self.results: dict[str, Objective] = {}
         self.collect_errors: list[str] = []
 
@@ -101,6 +137,21 @@ class _Collector:
             function = getattr(item, "function", None)
             self.docs[item.nodeid] = getattr(function, "__doc__", None)
             self.names[item.nodeid] = item.name
+            marker = item.get_closest_marker("discovery")
+            if marker is not None:
+                self.discovery[item.nodeid] = str(marker.args[0]) if marker.args else DISCOVERY_VERDICT
+            stage = item.get_closest_marker("stage")
+            self.stages[item.nodeid] = str(stage.args[0]) if stage and stage.args else None
+            budget = item.get_closest_marker("budget")
+            if budget and budget.args:
+                self.budgets[item.nodeid] = float(budget.args[0])
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        if self.progress is None:
+            return
+        title = objective_title(self.names.get(nodeid, nodeid), self.docs.get(nodeid))
+        budget = self.budgets.get(nodeid)
+        self.progress(f"checking: {title}" + (f" (may take up to {budget:g} s)" if budget else ""))
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -117,13 +168,22 @@ class _Collector:
                 title=objective_title(name, self.docs.get(nodeid)),
                 passed=passed,
                 outcome=outcome,
-                message="" if passed else (_skip_reason(report) if report.skipped else _failure_message(report)),
+                message="" if passed else (_skip_reason(report) if report.skipped else self._verdict(nodeid, report)),
                 seconds=round(report.duration, 3),
+                stage=self.stages.get(nodeid),
+                discovery=nodeid in self.discovery,
             )
         elif report.when == "teardown" and report.failed and nodeid in self.results:
             self.results[nodeid].passed = False
             self.results[nodeid].outcome = "error"
             self.results[nodeid].message = f"cleanup after the check failed: {_failure_message(report)}"
+
+
+    def _verdict(self, nodeid: str, report) -> str:
+        detail = _failure_message(report)
+        if nodeid not in self.discovery or report.when != "call":
+            return detail
+        return f"{self.discovery[nodeid]}\n(found: {detail})" if self.reveal else self.discovery[nodeid]
 
 
 def _skip_reason(report) -> str:
@@ -147,12 +207,16 @@ def forget_suite_modules(folder: Path) -> None:
             del sys.modules[name]
 
 
-def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None) -> CheckReport:
-    """Run the suite of ``lab`` against instance ``key`` and return every objective's verdict."""
+def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None, *, progress=None, reveal: bool = False) -> CheckReport:
+    """Run the suite of ``lab`` against instance ``key`` and return every objective's verdict.
+    ``progress`` (optional) hears which objective runs and what a slow one waits for;
+    ``reveal``: failing discovery objectives say what they found, for authors."""
     import pytest
 
     suite = lab.path(lab.suite)
-    collector = _Collector(context)
+    collector = _Collector(context, progress, reveal)
+    if context is not None and progress is not None:
+        context.progress = progress
     args = [
         str(suite),
         "-p", "checks.plugin",
@@ -176,6 +240,7 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     if code == pytest.ExitCode.INTERRUPTED:
         raise KeyboardInterrupt  # pytest caught Ctrl-C; partial verdicts would mislead
     report = CheckReport(lab.id, key, list(collector.results.values()), time.perf_counter() - started)
+    report.add_stages(lab)
     if collector.collect_errors:
         raise LabsError(f"the check suite {suite} does not load: {collector.collect_errors[0]}", f"fix {suite}")
     if not report.objectives:
@@ -183,7 +248,7 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     return report
 
 
-def run_checks(lab: Lab, instance: LabInstance, *, record: bool = True) -> CheckReport:
+def run_checks(lab: Lab, instance: LabInstance, *, progress=None, reveal: bool = False, record: bool = True) -> CheckReport:
     """Check a running instance of ``lab``: one verdict per objective of its suite, kept in
     the history of attempts unless ``record`` is false (validation)."""
     from checks.context import LabContext
@@ -192,9 +257,13 @@ def run_checks(lab: Lab, instance: LabInstance, *, record: bool = True) -> Check
     # Reuse the connection the instance was found with; connect only for an instance with no containers.
     client = next(iter(instance.containers.values())).client if instance.containers else connect()
     context = LabContext(client, instance, lab)
-    report = run_suite(lab, instance.key, context)
+    report = run_suite(lab, instance.key, context, progress=progress, reveal=reveal)
     if record:
         from orchestrator.history import check_verdicts, record as keep
 
         keep("check", instance.key, verdicts=check_verdicts(report), detail={"seconds": round(report.seconds, 3)})
+        if lab.stages:  # hints follow the stage the check reached
+            from orchestrator.progress import remember_stage
+
+            remember_stage(instance.key, (report.current_stage or {}).get("id"))
     return report

@@ -5,8 +5,9 @@ by ``labs serve`` alike: WAL journal and a busy timeout so several processes
 write safely at once. Its schema is versioned (``PRAGMA user_version``) and
 migrated forward on open. A database that is not one (corrupt, truncated) is
 set aside as ``history.sqlite3.corrupt-<time>`` and a fresh one started; the
-reason is kept in ``History.notice`` for the face to show. The hint counter of
-each instance lives here too; an old ``progress.json`` is imported once.
+reason is kept in ``History.notice`` for the face to show. The hint counter and
+the current stage of each instance live here too; an old ``progress.json`` is
+imported once.
 
 Recording never breaks a lab command: a failure to record is a notice, not an
 error. Nothing here prints.
@@ -53,6 +54,12 @@ MIGRATIONS: list[str] = [
     CREATE TABLE hint_state (
         key TEXT PRIMARY KEY,
         shown INTEGER NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE stage_state (
+        key TEXT PRIMARY KEY,
+        stage TEXT
     );
     """,
 ]
@@ -136,6 +143,9 @@ class History:
         try:
             for key, entry in data.items():
                 shown = entry.get("hints", 0) if isinstance(entry, dict) else 0
+                stage = entry.get("stage") if isinstance(entry, dict) else None
+                if isinstance(stage, str):
+                    db.execute("INSERT OR IGNORE INTO stage_state (key, stage) VALUES (?, ?)", (str(key), stage))
                 if isinstance(shown, int) and shown > 0:
                     db.execute("INSERT INTO hint_state (key, shown) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET shown = max(shown, excluded.shown)", (str(key), shown))
             db.execute("COMMIT")
@@ -188,7 +198,8 @@ class History:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self.record("hint", key, detail={"hint": number, "of": count})
+        instance_key, _, stage = key.partition("#")  # staged labs count hints per stage
+        self.record("hint", instance_key, detail={"hint": number, "of": count, **({"stage": stage} if stage else {})})
         return number
 
     def hints_shown(self, key: str) -> int:
@@ -196,7 +207,18 @@ class History:
         return row[0] if row else 0
 
     def forget_hints(self, key: str) -> None:
-        self.db.execute("DELETE FROM hint_state WHERE key = ?", (key,))
+        """Hints (of every stage) and the stage of the instance ``key`` start over."""
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("DELETE FROM hint_state WHERE key = ? OR substr(key, 1, ?) = ?", (key, len(key) + 1, key + "#"))
+        self.db.execute("DELETE FROM stage_state WHERE key = ?", (key,))
+        self.db.execute("COMMIT")
+
+    def set_stage(self, key: str, stage: str | None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO stage_state (key, stage) VALUES (?, ?)", (key, stage))
+
+    def stage(self, key: str) -> str | None:
+        row = self.db.execute("SELECT stage FROM stage_state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ _SHORT = {
     "solution": "solve",
     "idempotence": "idem",
     "reset": "reset",
+    "shortcuts": "short",
     "stop": "stop",
 }
 
@@ -105,9 +106,9 @@ def _summary(report, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from orchestrator.validate import PHASES
-
     from rich import box
+
+    from orchestrator.validate import PHASES, phase_title
 
     table = Table(title="validation", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     table.add_column("lab", no_wrap=True, min_width=min(30, max((len(lab.lab) for lab in report.labs), default=3)))
@@ -118,7 +119,7 @@ def _summary(report, console) -> None:
         name = f"[green]{escape(lab.lab)}[/]" if lab.ok else f"[bold red]{escape(lab.lab)}[/]"
         table.add_row(name, *(_mark(lab.phase(n)) for n in PHASES), f"{lab.seconds:.0f}s")
     console.print(table)
-    console.print("[dim]neg: the checks fail before the fix · idem: a second solve changes nothing[/]")
+    console.print("[dim]neg: the checks fail before the fix (a build lab: a fresh environment is not already built) · idem: a second solve changes nothing · short: every known wrong fix (shortcuts/) is rejected[/]")
     failures = [(lab, phase) for lab in report.labs for phase in lab.failures]
     if failures:
         console.print()
@@ -127,7 +128,7 @@ def _summary(report, console) -> None:
         detail.add_column("phase")
         detail.add_column("what failed", overflow="fold")
         for lab, phase in failures:
-            detail.add_row(escape(lab.lab), escape(phase.phase), escape(" ".join(phase.message.split())))
+            detail.add_row(escape(lab.lab), escape(phase_title(phase.phase, lab.kind)), escape(" ".join(phase.message.split())))
         console.print(detail)
 
 
@@ -152,24 +153,35 @@ def validate(
     labs: LabsArg = None,
     all_labs: Annotated[bool, typer.Option("--all", help="validate every lab on the search path")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="labs validated side by side, each in its own process")] = 1,
-    junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here (one testcase per lab and phase)", show_default=False)] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here (one testcase per lab and phase, and per shortcut)", show_default=False)] = None,
     keep: Annotated[bool, typer.Option("--keep", help="stop at a lab's first failed phase and leave its instance running as it failed, to inspect it")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=30, help="seconds one lab's validation may take before it is stopped")] = 900,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="only shard K of N (K/N): a stable split with the longest labs spread evenly, for CI matrices")] = None,
+    changed: Annotated[Optional[str], typer.Option("--changed", metavar="REF", help="only labs whose folder or shared images changed since git REF (all labs when labs' own code changed)")] = None,
     labs_dir: LabsDir = None,
     as_json: Json = False,
 ):
-    """Prove labs work, for CI: lint, start broken, checks fail, solution passes and is idempotent, reset re-breaks, stop leaves nothing.
+    """Prove labs work, for CI: lint, start broken, checks fail, solution passes and is idempotent, reset re-breaks, every shortcut is rejected, stop leaves nothing.
 
     Each lab runs in its own instance and process. Exits 0 only when every phase of every
     lab passed, 1 when validation failed.
     """
     from orchestrator.cli import render
     from orchestrator.errors import UsageError
-    from orchestrator.validate import resolve_folders, validate as run_validation, write_junit
+    from orchestrator.validate import changed_folders, resolve_folders, select_shard, validate as run_validation, write_junit
 
     if not labs and not all_labs:
         raise UsageError("give lab ids (or folders) to validate, or --all", "for example `labs validate nginx-misconfig` or `labs validate --all --jobs 2`")
     folders = resolve_folders(labs or [], all_labs, labs_dir)
+    if changed is not None:
+        folders, why = changed_folders(folders, changed)
+        render.err.print(f"[dim]--changed {changed}: {why}[/]")
+    if shard is not None:
+        folders = select_shard(folders, shard)
+        render.err.print(f"[dim]--shard {shard}: {', '.join(f.name for f in folders) or 'no labs'}[/]")
+    if not folders:
+        render.err.print("nothing to validate")
+        return
     with _Display(quiet=as_json) as display:
         report = run_validation(folders, jobs=jobs, keep=keep, timeout=timeout, progress=display)
     if junit is not None:
@@ -235,19 +247,21 @@ def lint(labs: LabsArg = None, labs_dir: LabsDir = None, as_json: Json = False):
 def new(
     lab_id: Annotated[str, typer.Argument(help="the new lab's id: lowercase letters, digits, dashes", show_default=False)],
     directory: Annotated[Path, typer.Option("--dir", help="the folder to create the lab folder in")] = Path("."),
+    kind: Annotated[str, typer.Option("--kind", help="repair (the learner fixes what break.py broke) or build (the learner ships what the ticket asks, from what setup.py prepared)")] = "repair",
 ):
-    """Create a complete, working example lab to edit: spec, briefing, break, solution, checks."""
+    """Create a complete, working example lab to edit: spec, briefing, break (or setup), solution, checks."""
     from orchestrator.cli import render
     from orchestrator.scaffold import new_lab, template_files
 
-    folder = new_lab(lab_id, directory)
-    render.out.print(f"[green]created {folder}[/]")
-    for relative in template_files():
+    folder = new_lab(lab_id, directory, kind)
+    render.out.print(f"[green]created {folder}[/] ({kind} lab)")
+    for relative in template_files(kind):
         render.out.print(f"  {relative}")
     where = directory.resolve()
     render.out.print("\nnext:")
     render.out.print(f"  labs lint {folder}                     fast checks of the spec and files, no Docker")
-    render.out.print(f"  labs validate {lab_id} --labs-dir {where}   the full cycle: broken, solved, idempotent, reset, stopped")
+    cycle = "prepared, not already built, built by the reference, idempotent, reset, stopped" if kind == "build" else "broken, solved, idempotent, reset, stopped"
+    render.out.print(f"  labs validate {lab_id} --labs-dir {where}   the full cycle: {cycle}")
     render.out.print(f"  labs start {lab_id} --labs-dir {where}      play it as a learner")
     render.out.print("  docs/authoring.md explains every file.")
 

@@ -2,7 +2,7 @@
 
 Every button is a core function the CLI also calls: the catalog, lifecycle's
 start/reset/stop (through ops, for progress), check_runner.run_checks,
-progress.next_hint and the history. Routes parse, authorize, call, render.
+progress.reveal_hint and the history. Routes parse, authorize, call, render.
 """
 
 from __future__ import annotations
@@ -232,19 +232,12 @@ def create_app(config: WebConfig):
         key = key_of(lab_id, instance)
         state = await blocking(instance_state, key)
         op = ops.running(key)
-        from orchestrator.history import History
+        from orchestrator.progress import revealed_hints
 
-        def revealed():
-            history = History()
-            try:
-                return history.hints_shown(key)
-            finally:
-                history.close()
-
-        shown = await blocking(revealed)
         lab = await blocking(catalog().get, lab_id)
+        shown, count = await blocking(revealed_hints, lab, key)
         return JSONResponse({**state, "key": key, "operation": op.to_dict() if op else None,
-                             "hints": [{"hint": i + 1, "text": t} for i, t in enumerate(lab.hints[:shown])], "of": len(lab.hints),
+                             "hints": [{"hint": i + 1, "text": t} for i, t in enumerate(shown)], "of": count,
                              "last_check": last_checks.get(key)})
 
     def operation_route(kind: str):
@@ -290,10 +283,9 @@ def create_app(config: WebConfig):
         lab_id, instance = request.path_params["lab"], request.path_params["instance"]
         require_instance(request, lab_id, instance)
         lab = await blocking(catalog().get, lab_id)
-        from orchestrator.progress import next_hint
+        from orchestrator.progress import reveal_hint
 
-        number, text, last = await blocking(next_hint, key_of(lab_id, instance), lab.hints)
-        return JSONResponse({"hint": number, "of": len(lab.hints), "text": text, "last": last})
+        return JSONResponse(await blocking(reveal_hint, lab, key_of(lab_id, instance)))
 
     async def api_history(request: Request):
         lab_id, instance = request.path_params["lab"], request.path_params["instance"]
