@@ -8,8 +8,8 @@
   under a pseudo-terminal, on the same container of the same engine (median of --keys each;
   goal ≤ 1.5×);
 - idle CPU: the server's CPU (utime+stime from /proc) over 20 s with --terminals WebSocket
-  terminals open, each its own shell (two services per nginx-misconfig instance), in % of one
-  core (goal < 25 %);
+  terminals open, each its own shell (spread over the two services of --instances
+  nginx-misconfig instances, several shells each), in % of one core (goal < 25 %);
 - check to instructor: from the learner's Check answer to the instructor page showing it
   (goal ≤ 2 s).
 
@@ -195,8 +195,8 @@ async def open_terminals(base: str, targets: list[tuple[str, str]]):
 
     host = base.split("//", 1)[1]
     sockets = []
-    for instance, service in targets:
-        ws = await websockets.connect(f"ws://{host}/ws/terminal/{LAB}/{instance}/{service}", origin=base, max_size=None)
+    for instance, service, shell in targets:
+        ws = await websockets.connect(f"ws://{host}/ws/terminal/{LAB}/{instance}/{service}?shell={shell}", origin=base, max_size=None)
         hello = json.loads(await ws.recv())
         assert hello["type"] == "hello", hello
         sockets.append(ws)
@@ -265,10 +265,11 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=40)
     parser.add_argument("--terminals", type=int, default=30)
     parser.add_argument("--idle-seconds", type=float, default=20)
+    parser.add_argument("--instances", type=int, default=3, help="instances the terminals are spread over (2 services each)")
     parser.add_argument("--json", type=Path, default=RESULTS / "web-latest.json")
     args = parser.parse_args()
     env = {**os.environ, "LABS_STATE_DIR": tempfile.mkdtemp(prefix="labs-bench-web-")}
-    instances = [f"wb-{RUN}-{n}" for n in range((args.terminals + 1) // 2)]
+    instances = [f"wb-{RUN}-{n}" for n in range(args.instances)]
     results: dict = {"run": RUN, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "cores": os.cpu_count(), "load": os.getloadavg()}
     server = None
     try:
@@ -286,7 +287,8 @@ def main() -> None:
                            "ratio": round(statistics.median(browser) / statistics.median(raw), 2), "keys": args.keys,
                            "browser_samples_ms": [round(1000 * s, 2) for s in browser], "raw_samples_ms": [round(1000 * s, 2) for s in raw]}
         say(f"echo: {results['echo']['browser_median_ms']} ms vs {results['echo']['raw_median_ms']} ms")
-        targets = [(name, service) for name in instances for service in ("proxy", "app")][: args.terminals]
+        shells = [(name, service, n) for n in range(10) for name in instances for service in ("proxy", "app")]
+        targets = shells[: args.terminals]
         say(f"idle CPU with {len(targets)} terminals open")
         results["idle"] = idle_cpu(server, targets, args.idle_seconds)
         say(f"idle: {results['idle']}")

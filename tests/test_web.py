@@ -254,11 +254,13 @@ def test_reconnect_replays_recent_output_from_a_line_start():
     async def scenario():
         server_end, shell_end = socket.socketpair()
         session = terminal.TerminalSession("t/proxy", SocketExec(server_end))
-        shell_end.sendall("".join(f"line {n} é\n" for n in range(20000)).encode())
-        for _ in range(100):
-            if session.head >= 200000:
+        output = "".join(f"line {n} é\n" for n in range(20000)).encode()
+        shell_end.sendall(output)
+        for _ in range(600):
+            if session.head >= len(output):
                 break
             await asyncio.sleep(0.05)
+        assert session.head == len(output)
         client = session.attach()
         replay = bytearray()
         while True:

@@ -373,7 +373,10 @@ def create_app(config: WebConfig):
             inst = await blocking(running_instance, lab_id, instance)
             if service not in inst.containers:
                 raise NotFound(f"{inst.key} has no service {service!r}", f"services: {', '.join(inst.containers)}")
-            session = await blocking(terminals.get_or_open, inst, service)
+            shell = websocket.query_params.get("shell", "0")
+            if not (shell.isdigit() and int(shell) < 10):
+                raise LabsError(f"shell {shell!r}: use 0 to 9", "several shells per service are numbered 0-9")
+            session = await blocking(terminals.get_or_open, inst, service, int(shell))
         except Exception as err:  # not running, or restarting after a check: the page retries
             import json
 

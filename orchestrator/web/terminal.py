@@ -1,6 +1,6 @@
 """Browser terminals: a shell in a service (an engine exec with a TTY) shared with WebSocket clients.
 
-One ``TerminalSession`` per (instance, service) lives on the server, so a page
+One ``TerminalSession`` per (instance, service, shell number) lives on the server, so a page
 reload or a dropped connection resumes the same shell, with the recent output
 replayed from a ring buffer. The wire protocol (see docs/web.md):
 
@@ -178,23 +178,24 @@ class TerminalSession:
 
 
 class Terminals:
-    """Every open terminal session, by (instance key, service)."""
+    """Every open terminal session, by (instance key, service, shell number)."""
 
     def __init__(self):
         self.sessions: dict[tuple[str, str], TerminalSession] = {}
         self.lock = threading.Lock()
 
-    def get_or_open(self, instance, service: str) -> TerminalSession:
-        """The live session of that service, or a new shell in it (``instance`` is a LabInstance)."""
+    def get_or_open(self, instance, service: str, shell: int = 0) -> TerminalSession:
+        """The live session ``shell`` (0-9: several shells side by side) of that service, or a new
+        shell in it (``instance`` is a LabInstance)."""
         from orchestrator.engine.terminal import open_session
 
-        key = (instance.key, service)
+        key = (instance.key, service, shell)
         with self.lock:
             session = self.sessions.get(key)
             if session is not None and not session.closed:
                 return session
             exec_session = open_session(instance, service, SHELL, tty=True, environment=SHELL_ENV)
-            session = TerminalSession(f"{instance.key}/{service}", exec_session)
+            session = TerminalSession(f"{instance.key}/{service}/{shell}", exec_session)
             self.sessions[key] = session
             return session
 
