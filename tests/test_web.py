@@ -329,6 +329,11 @@ def test_terminal_over_websocket_resumes_the_same_shell(engine, lab_instance, in
             read_until(ws, b"pid=" + pid)  # the replay shows what was there
             ws.send_bytes(b"echo again=$$\n")
             read_until(ws, b"again=" + pid)  # the same shell, not a new one
+        with client.websocket_connect(path + "?shell=1", headers=headers) as ws:
+            assert json.loads(ws.receive_text())["type"] == "hello"
+            ws.send_bytes(b"echo other=$$ end\n")
+            other = read_until(ws, b" end\r\n").split(b"other=")[-1].split(b" ")[0]
+            assert other.isdigit() and other != pid  # a second, independent shell
 
 
 @pytest.mark.docker
