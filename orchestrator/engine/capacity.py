@@ -41,11 +41,16 @@ def _host_available() -> int | None:
 
 def engine_memory() -> EngineMemory:
     """The engine's total memory, what its running containers are promised, and what is free."""
+    from docker.errors import NotFound
+
     client = connect()
     with engine_errors("reading the engine's memory"):
         total = int(client.info().get("MemTotal") or 0)
         committed = 0
         for container in client.api.containers(filters={"status": "running"}):
-            inspected = client.api.inspect_container(container["Id"])
+            try:
+                inspected = client.api.inspect_container(container["Id"])
+            except NotFound:
+                continue  # removed while we were counting
             committed += int((inspected.get("HostConfig") or {}).get("Memory") or 0)
     return EngineMemory(total, committed, _host_available())
