@@ -262,9 +262,9 @@ def test_instructor_sees_a_seat_progress_live(browser, serve, labs, state_dir):
     learner.find_element(By.ID, "check").click()
     wait(learner, lambda d: "objectives pass" in text_of(d, "check-summary"), 180, "Check never answered")
     passing = re.search(r"(\d)/6", text_of(learner, "check-summary")).group(1)
-    wait(teacher, lambda d: f"{passing}/6" in seat_row(d), 10, "the check result never reached the instructor page")
+    wait(teacher, lambda d: f"{passing}/6" in seat_row(d), 30, "the check result never reached the instructor page")
     learner.find_element(By.ID, "hint").click()
-    wait(teacher, lambda d: d.find_element(By.CSS_SELECTOR, '#seats tr[data-seat="1"] td:nth-child(6)').text == "1", 15, "hints used did not change")
+    wait(teacher, lambda d: d.find_element(By.CSS_SELECTOR, '#seats tr[data-seat="1"] td:nth-child(6)').text == "1", 30, "hints used did not change")
 
     # The learner's cookie opens neither the instructor page nor another seat.
     learner.get(server.base + "/instructor")
