@@ -248,8 +248,10 @@ def test_instructor_sees_a_seat_progress_live(browser, serve, labs, state_dir):
 
     teacher = browser()
     teacher.get(links["instructor"])
-    wait(teacher, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#seats tr")) == 2, 30, "the instructor page shows no seats")
-    seat_row = lambda d: d.find_element(By.CSS_SELECTOR, '#seats tr[data-seat="1"]').text  # noqa: E731
+    wait(teacher, lambda d: d.execute_script("return document.querySelectorAll('#seats tr').length") == 2, 30, "the instructor page shows no seats")
+    def seat_row(d, cell: str = "") -> str:  # read in one script: the table is redrawn every second
+        return d.execute_script(f"const e = document.querySelector('#seats tr[data-seat=\"1\"] {cell}'); return e ? e.innerText : '';")
+
     assert "stopped" in seat_row(teacher) and "running" not in seat_row(teacher)
 
     learner = browser()
@@ -264,7 +266,7 @@ def test_instructor_sees_a_seat_progress_live(browser, serve, labs, state_dir):
     passing = re.search(r"(\d)/6", text_of(learner, "check-summary")).group(1)
     wait(teacher, lambda d: f"{passing}/6" in seat_row(d), 30, "the check result never reached the instructor page")
     learner.find_element(By.ID, "hint").click()
-    wait(teacher, lambda d: d.find_element(By.CSS_SELECTOR, '#seats tr[data-seat="1"] td:nth-child(6)').text == "1", 30, "hints used did not change")
+    wait(teacher, lambda d: seat_row(d, "td:nth-child(6)") == "1", 30, "hints used did not change")
 
     # The learner's cookie opens neither the instructor page nor another seat.
     learner.get(server.base + "/instructor")
