@@ -219,7 +219,7 @@ def test_learner_path_in_the_browser(browser, serve, labs, state_dir, instance_n
     driver.find_element(By.ID, "check").click()
     wait(driver, lambda d: "objectives pass" in text_of(d, "check-summary") or "failed" in text_of(d, "check-summary"), 180, "Check never answered")
     summary = text_of(driver, "check-summary")
-    assert re.match(r"\d/6 objectives pass", summary), summary
+    assert re.match(r"\d+/\d+ objectives pass", summary), summary
     failing = driver.find_elements(By.CSS_SELECTOR, "#verdicts li.fail")
     assert failing and any("nginx accepts its configuration" in li.text for li in failing)
     assert any("look at" in li.text for li in failing)  # what the probe saw, and where to look
@@ -263,8 +263,8 @@ def test_instructor_sees_a_seat_progress_live(browser, serve, labs, state_dir):
 
     learner.find_element(By.ID, "check").click()
     wait(learner, lambda d: "objectives pass" in text_of(d, "check-summary"), 180, "Check never answered")
-    passing = re.search(r"(\d)/6", text_of(learner, "check-summary")).group(1)
-    wait(teacher, lambda d: f"{passing}/6" in seat_row(d), 30, "the check result never reached the instructor page")
+    passing = re.search(r"\d+/\d+", text_of(learner, "check-summary")).group(0)
+    wait(teacher, lambda d: passing in seat_row(d), 30, "the check result never reached the instructor page")
     learner.find_element(By.ID, "hint").click()
     wait(teacher, lambda d: seat_row(d, "td:nth-child(6)") == "1", 30, "hints used did not change")
 
@@ -303,13 +303,15 @@ def test_flood_in_one_tab_while_another_tab_checks(browser, serve, engine, labs,
     driver.find_element(By.ID, "check").click()
     wait(driver, lambda d: "objectives pass" in text_of(d, "check-summary"), 240, "Check did not answer during the flood")
 
-    # The check restarted every service (the flood with them): the flooded tab reopens a shell.
+    # Back in the flooded tab (if the check restarted the services, the page opened a new shell):
+    # stop whatever runs, then flood again and stop it with Ctrl-C.
     driver.switch_to.window(flood_tab)
     assert driver.execute_script("return 1 + 1") == 2  # the flooded page still runs its script
-    wait(driver, lambda d: "opening a new shell" in terminal_text(d) and "connected" in text_of(d, "term-status"), 90, "no new shell after the restart")
+    wait(driver, lambda d: "connected" in text_of(d, "term-status"), 90, "the terminal did not stay connected")
+    type_in_terminal(driver, Keys.CONTROL + "c")
     time.sleep(1)
-    type_in_terminal(driver, "clear\n")
-    time.sleep(0.5)
+    type_in_terminal(driver, "clear; echo ready-$((40+2))\n")
+    wait(driver, lambda d: "ready-42" in terminal_text(d), 60, "the shell did not answer after the check")
     type_in_terminal(driver, flooding)
     wait(driver, flood_seen, 30, "the second flood never reached the page")
     time.sleep(2)  # megabytes later
