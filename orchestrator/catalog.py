@@ -101,22 +101,27 @@ class LabSummary:
         return not kind or kind.lower() == self.kind.lower()
 
 
+def _minutes(value) -> int | str:
+    return value if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
 def summaries(catalog: Catalog, *, tag: str | None = None, difficulty: str | None = None, kind: str | None = None) -> list[LabSummary]:
     """Every lab on the path (filtered by tag, difficulty and kind when given)."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from orchestrator.labfiles import MAX_SPEC_BYTES, load_yaml, read_text
+
     found = []
     for lab_id, folder in sorted(catalog.folders().items()):
         try:
-            raw = yaml.load((folder / "lab.yaml").read_text(encoding="utf-8"), Loader=loader)
+            _, raw = load_yaml(read_text(folder / "lab.yaml", MAX_SPEC_BYTES))
             if not isinstance(raw, dict):
                 raise ValueError("not a mapping")
             tags = raw.get("tags") if isinstance(raw.get("tags"), list) else []
             found.append(LabSummary(
-                lab_id, str(raw.get("title", "")), str(raw.get("difficulty", "?")), raw.get("minutes", "?"), folder,
+                lab_id, str(raw.get("title", "")), str(raw.get("difficulty", "?")), _minutes(raw.get("minutes")), folder,
                 tags=[str(t) for t in tags], summary=" ".join(str(raw.get("summary", "")).split()), kind=str(raw.get("kind", "repair")),
             ))
-        except (OSError, ValueError, yaml.YAMLError):
+        except (OSError, ValueError, yaml.YAMLError):  # UnsafeLabFile is a ValueError
             found.append(LabSummary(lab_id, "", "?", "?", folder, problem=f"lab.yaml cannot be read: run `labs lint {lab_id}`"))
     return [row for row in found if row.problem or row.matches(tag, difficulty, kind)]

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import LabsError
+from orchestrator.objectives import objective_title
 from orchestrator.engine.instances import LabInstance
 from orchestrator.spec import Lab
 
@@ -82,13 +83,6 @@ class CheckReport:
         for stage in lab.stages:
             members = [o for o in self.objectives if o.stage == stage.id]
             self.stages.append({"id": stage.id, "title": stage.title, "passed": sum(o.passed for o in members), "total": len(members)})
-
-
-def objective_title(name: str, doc: str | None) -> str:
-    if doc and doc.strip():
-        return doc.strip().splitlines()[0].strip()
-    words = re.sub(r"^test_", "", name).replace("_", " ")
-    return words[:1].upper() + words[1:]
 
 
 def _failure_message(report) -> str:

@@ -41,6 +41,11 @@ def diagnose() -> list[Finding]:
     if os.path.isdir(root):
         free = shutil.disk_usage(root).free
         findings.append(Finding("disk", free >= MIN_FREE_BYTES, f"{free / 1024**3:.1f} GiB free in {root}", "free some space: `docker system prune`, or remove old lab images (`docker image prune --filter label=io.labs.managed=true`)"))
+    guard = engine.egress_guard()
+    findings.append(Finding(
+        "egress guard", guard.ok, guard.detail,
+        "" if guard.ok else "run labs as root on the machine that runs the engine (with iptables installed); until then a lab container can send packets beyond its network",
+    ))
     bases = sorted({base_of(image_context(p.name)) for p in images_dir().iterdir() if (p / "Dockerfile").is_file()})
     for base in bases:
         present = engine.has_image(base)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
@@ -102,7 +103,7 @@ class History:
             db.execute("PRAGMA foreign_keys = ON")
             self._migrate(db)
             db.execute("SELECT count(*) FROM events").fetchone()
-            if self.path.with_name("progress.json").is_file():
+            if os.path.lexists(self.path.with_name("progress.json")):
                 self._import_progress_json(db)
         except BaseException:
             db.close()
@@ -131,11 +132,13 @@ class History:
         old = self.path.with_name("progress.json")
         if not old.is_file():
             return
-        try:
-            data = json.loads(old.read_text(encoding="utf-8"))
+        from orchestrator.labfiles import UnsafeLabFile, read_bytes
+
+        try:  # read safely: never blocks on a FIFO, never more than 1 MiB
+            data = json.loads(read_bytes(old, 1024 * 1024).decode("utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("not an object")
-        except (ValueError, UnicodeDecodeError, OSError):
+        except (ValueError, UnsafeLabFile, OSError):
             with contextlib.suppress(OSError):
                 old.rename(old.with_name(f"progress.json.corrupt-{int(time.time())}"))
             return

@@ -69,8 +69,9 @@ def _session_alive(session: str) -> bool:
 
 
 def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, session: str, progress: Progress, workspace: bytes | None = None) -> LabInstance:
-    """Create and start the services, wait for the environment, put back a kept workspace, apply
-    the break (a build lab's setup), and mark the instance complete."""
+    """Fence the network, create and start the services, wait for the environment, put back a
+    kept workspace, apply the break (a build lab's setup), and mark the instance complete."""
+    warning = engine.guard_network(network, lab)  # before any container can send a packet
     created = engine.create_services(lab, instance, tags, network, values, session)
     progress(f"starting {len(created)} service(s): {', '.join(created)}")
     engine.start(list(created.values()))
@@ -82,9 +83,29 @@ def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, ses
         engine.restore_path(inst, lab.workspace.service, lab.workspace.path, workspace)
     verb = "preparing" if lab.kind == "build" else "breaking"
     progress(f"{verb} the environment ({lab.prepare})")
-    apply_deploy(inst, lab.path(lab.prepare))
+    try:
+        apply_deploy(inst, lab.path(lab.prepare))
+    except Exception as err:
+        _explain_vanished(engine, lab, instance, err)
+        raise
     inst.markers.append(engine.mark_complete(lab, instance, session))
+    inst.warnings = [warning] if warning else []
     return inst
+
+
+def _explain_vanished(engine, lab: Lab, instance: str, err: Exception) -> None:
+    """A break that failed because another command (another user's `labs stop`, a `docker rm`)
+    removed the instance meanwhile is a conflict, not a broken break.py."""
+    try:
+        now = engine.instances(key=instance_key(lab.id, instance))
+    except Exception:  # noqa: BLE001 - the engine itself is gone: keep the original error
+        return
+    missing = list(lab.services) if not now else [s for s in lab.services if s not in now[0].containers or now[0].containers[s].status != "running"]
+    if missing:
+        raise Conflict(
+            f"lab {instance_key(lab.id, instance)} was removed or stopped by another command while it was being started ({', '.join(missing)} gone during {lab.prepare})",
+            f"nothing is wrong with the lab; see who stopped it, then `labs start {lab.id}` again",
+        ) from err
 
 
 def _save_workspace(engine, lab: Lab, inst: LabInstance, progress: Progress) -> bytes | None:
@@ -100,11 +121,13 @@ def _resume(engine, inst: LabInstance, lab: Lab, progress: Progress) -> LabInsta
     """Start the stopped containers of a complete instance again (after an engine restart): the
     learner's work inside them is kept."""
     stopped = engine.stopped_containers(inst)
+    warning = engine.guard_network(inst.network, lab)  # the host's firewall may have been reset
     progress(f"resuming {inst.key}: starting {len(stopped)} stopped service(s)")
     engine.start(stopped)
     engine.wait_ready(lab, inst.containers)
     resumed = engine.instance(lab.id, inst.instance)
     resumed.resumed = True
+    resumed.warnings = [warning] if warning else []
     return resumed
 
 
@@ -276,11 +299,32 @@ def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, deploy: Path | None = 
 
 def lab_status(lab_id: str | None = None) -> list[LabInstance]:
     engine = open_engine()
-    with engine.errors("reading lab status"):
+    with engine.errors("reading lab status"), engine.quick():
         return engine.instances(lab_id=lab_id)
 
 
 def running_instance(lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
     engine = open_engine()
-    with engine.errors(f"finding {lab_id}"):
+    with engine.errors(f"finding {lab_id}"), engine.quick():
         return engine.instance(lab_id, instance)
+
+
+def _check_wait() -> float:
+    """Seconds a check waits for another command working on the instance (LABS_CHECK_WAIT, 120)."""
+    try:
+        return max(0.0, float(os.environ.get("LABS_CHECK_WAIT", "120")))
+    except ValueError:
+        return 120.0
+
+
+def check_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet):
+    """Run the checks of a running instance, holding it: checks restart services, so a check
+    must never run during a start, reset or solve of the same instance (nor beside another
+    check). Waits up to ``LABS_CHECK_WAIT`` seconds (120) for the holder, saying so, then gives up (exit 6)."""
+    from orchestrator.check_runner import run_checks
+
+    key = instance_key(lab.id, instance)
+    running_instance(lab.id, instance)  # exit 3 at once when it is not running
+    with instance_lock(key, f"check {lab.id}", wait=_check_wait(), on_wait=lambda who: progress(f"waiting for {who} to finish with {key}")):
+        # Found again under the lock: a reset meanwhile replaced every container.
+        return run_checks(lab, running_instance(lab.id, instance), progress=progress)

@@ -274,7 +274,7 @@ def test_new_scaffolds_a_shortcut_that_lints(tmp_path):
 
     folder = new_lab("fresh-one", tmp_path)
     assert (folder / "shortcuts" / "world-writable-page.py").is_file()
-    result = lint_folder(folder, collect=False)
+    result = lint_folder(folder)
     assert result.ok and result.shortcuts == ["world-writable-page"], [str(p) for p in result.problems]
 
 

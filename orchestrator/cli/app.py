@@ -146,10 +146,8 @@ def info(lab_id: LabArg, labs_dir: LabsDir = None, as_json: Json = False):
     if as_json:
         render.print_json({**lab.model_dump(mode="json", by_alias=True, exclude={"hints"}), "briefing_text": lab.briefing_text, "hints": len(lab.hints)})
         return
-    from rich.markdown import Markdown
-
-    render.out.print(f"[bold]{lab.title}[/]  [dim]({lab.id} · {lab.difficulty} · ~{lab.minutes} min)[/]")
-    render.out.print(Markdown(lab.briefing_text))
+    render.out.print(f"[bold]{render.safe(lab.title)}[/]  [dim]({lab.id} · {lab.difficulty} · ~{lab.minutes} min)[/]")
+    render.out.print(render.markdown(lab.briefing_text))
 
 
 @app.command()
@@ -163,25 +161,25 @@ def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     with render.progress(f"starting {lab.id}", quiet=as_json) as update:
         inst = start_lab(lab, _instance(instance), progress=update)
     if as_json:
-        render.print_json({**inst.to_dict(), "already_running": inst.already_running, "resumed": inst.resumed})
+        render.print_json({**inst.to_dict(), "already_running": inst.already_running, "resumed": inst.resumed, "warnings": inst.warnings})
         return
     flag = _flag(inst.instance)
+    for warning in inst.warnings:
+        render.err.print(f"[yellow]warning:[/] {render.safe(warning)}", soft_wrap=True)
     if inst.already_running:
         render.out.print(f"[yellow]{inst.key} is already running[/]: nothing changed. `labs reset {lab.id}{flag}` starts it over.")
         return
     if inst.resumed:
         render.out.print(f"[green]{inst.key} resumed[/]: its stopped services are running again, with your changes. `labs info {lab.id}` shows the briefing.")
         return
-    from rich.markdown import Markdown
-
-    render.out.print(Markdown(lab.briefing_text))
+    render.out.print(render.markdown(lab.briefing_text))
     render.out.print()
     state = "ready for you to build on" if lab.kind == "build" else "and broken"
     render.out.print(f"[bold green]{inst.key} is running, {state}.[/]")
     if lab.workspace is not None:
         render.out.print(f"  your workspace: {lab.workspace.path} in service {lab.workspace.service} (labs shell {lab.id} {lab.workspace.service}{flag})")
     for service, ports in inst.ports().items():
-        render.out.print(f"  {service}: {', '.join(ports)}")
+        render.out.print(f"  {service}: {render.safe(', '.join(ports))}")
     render.out.print(f"  get in:   labs shell {lab.id}{flag}   (services: {', '.join(inst.services)})")
     render.out.print(f"  check:    labs check {lab.id}{flag}")
     render.out.print(f"  stuck?    labs hint {lab.id}{flag}")
@@ -243,33 +241,36 @@ def logs(
     """Show a service's container log (what its processes print)."""
     from orchestrator.lifecycle import running_instance
 
+    from orchestrator.cli.render import LogWriter
+
     inst = running_instance(lab_id, _instance(instance))
+    writer = LogWriter()
     if follow:
         for chunk in inst.follow_logs(service, tail=tail):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
+            writer.write(chunk)
+        writer.write(b"", final=True)
         return
-    sys.stdout.buffer.write(inst.logs(service, tail=tail))
+    writer.write(inst.logs(service, tail=tail), final=True)
 
 
 @app.command()
 @handles_errors
 def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
     """Check the lab end to end: one verdict per objective, and what each failing probe saw."""
-    from orchestrator.check_runner import run_checks
     from orchestrator.cli import render
-    from orchestrator.lifecycle import running_instance
+    from orchestrator.engine.instances import instance_key
+    from orchestrator.lifecycle import check_lab
 
     lab = _lab(lab_id, labs_dir)
-    inst = running_instance(lab.id, _instance(instance))
-    with render.progress(f"checking {inst.key}", quiet=as_json) as update:
-        report = run_checks(lab, inst, progress=update)
+    key = instance_key(lab.id, _instance(instance))
+    with render.progress(f"checking {key}", quiet=as_json) as update:
+        report = check_lab(lab, _instance(instance), progress=update)
     if as_json:
         render.print_json(report.to_dict())
     else:
         render.out.print(render.check_table(report))
         done = len(report.objectives) - len(report.failed)
-        flag = _flag(inst.instance)
+        flag = _flag(_instance(instance))
         for line in render.stage_lines(report):
             render.out.print(line)
         if report.passed:
@@ -295,7 +296,7 @@ def hint(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = Non
         render.print_json(shown)
         return
     where = f" (stage {shown['stage']})" if shown["stage"] and lab.stage_hints(shown["stage"]) != lab.hints else ""
-    render.out.print(f"[bold]hint {shown['hint']}/{shown['of']}{where}[/]: {shown['text']}")
+    render.out.print(f"[bold]hint {shown['hint']}/{shown['of']}{render.safe(where)}[/]: {render.safe(shown['text'])}")
     if shown["last"]:
         render.out.print("[dim]that was the last hint. `labs solve` applies the reference solution (and gives the answer away).[/]")
 
@@ -316,7 +317,7 @@ def solve(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     render.out.print(f"[yellow]reference solution applied to {lab.id}[/] ({result.changed} change(s)). This gives the answer away.")
     notes = lab.path(lab.solution_notes) if lab.solution_notes else None
     if notes and notes.is_file():
-        render.out.print(f"what was wrong and why: {notes}")
+        render.out.print(f"what was wrong and why: {render.safe(str(notes))}")
 
 
 @app.command()
@@ -357,9 +358,9 @@ def stop(
         return
     if not result.keys:
         what = "no labs were running" if all_labs else f"{lab_id} was not running"
-        render.out.print(f"{what}: nothing to do.")
+        render.out.print(f"{render.safe(what)}: nothing to do.")
         return
-    render.out.print(f"stopped {', '.join(result.keys)} ({result.removed} resource(s) removed).")
+    render.out.print(f"stopped {render.safe(', '.join(result.keys))} ({result.removed} resource(s) removed).")
 
 
 @app.command("progress")

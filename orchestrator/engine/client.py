@@ -21,19 +21,53 @@ if TYPE_CHECKING:
 ENGINE_FIX = "start the Docker engine (on Debian/Ubuntu as root: scripts/docker-engine), or set DOCKER_HOST to a running one; `labs doctor` checks it"
 
 
+def answer_deadline() -> float:
+    """Seconds an engine has to answer a quick question (version, ping, a lookup) before labs
+    calls it hung: ``LABS_ENGINE_DEADLINE``, default 5."""
+    try:
+        return max(0.5, float(os.environ.get("LABS_ENGINE_DEADLINE", "5")))
+    except ValueError:
+        return 5.0
+
+
 def connect(timeout: float = 120) -> docker.DockerClient:
-    """A client for the environment's engine, or ``EngineUnavailable`` with the reason."""
+    """A client for the environment's engine, or ``EngineUnavailable`` with the reason.
+
+    The engine must answer its version and a ping within ``answer_deadline()`` seconds (a socket
+    that accepts and never answers is a hung engine, not a 2-minute wait); later calls get
+    ``timeout``."""
     import docker
+    import requests
     from docker.errors import DockerException
 
     where = os.environ.get("DOCKER_HOST", "the default socket (unix:///var/run/docker.sock)")
+    deadline = min(timeout, answer_deadline())
     try:
-        client = docker.from_env(timeout=timeout)
+        client = docker.from_env(timeout=deadline)
         client.ping()
+    except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as err:
+        if isinstance(err, requests.exceptions.Timeout) or "timed out" in str(err).lower():
+            raise EngineUnavailable(f"Docker engine at {where} accepts connections but did not answer within {deadline:g} s (hung?)", ENGINE_FIX) from None
+        raise EngineUnavailable(f"Docker engine not reachable at {where}: {type(err).__name__}", ENGINE_FIX) from None
     except DockerException as err:
         reason = str(err).split("(")[0].strip() or type(err).__name__
+        if "timed out" in str(err).lower():
+            reason = f"it accepts connections but did not answer within {deadline:g} s (hung?)"
         raise EngineUnavailable(f"Docker engine not reachable at {where}: {reason}", ENGINE_FIX) from None
+    client.api.timeout = timeout
     return client
+
+
+@contextlib.contextmanager
+def quick_answers(client: docker.DockerClient):
+    """Within this block, every engine call must answer within ``answer_deadline()`` (lookups of
+    read-only commands); the client's usual timeout comes back afterwards."""
+    previous = client.api.timeout
+    client.api.timeout = answer_deadline()
+    try:
+        yield
+    finally:
+        client.api.timeout = previous
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ cluster) is a sibling class with the same methods.
 from __future__ import annotations
 
 import json
+import os
 import string
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -29,14 +30,35 @@ from orchestrator.errors import Conflict
 if TYPE_CHECKING:
     from orchestrator.spec import Lab
 
-# Capabilities every lab container keeps: enough for a Debian daemon to start as root and drop
-# to its user, and for a learner to install a package. A lab adds to them per service (cap_add).
-DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"]
-IMAGE_CAPS_LABEL = f"{labels.PREFIX}.caps"
+
+
+def container_caps(cap_add: list[str]) -> list[str]:
+    """What a lab container gets: DEFAULT_CAPS (enough for a Debian daemon to start as root and
+    drop to its user) plus the service's ``cap_add``, which must be on the allow-list. Nothing
+    else grants capabilities: an image label cannot."""
+    from orchestrator.errors import SpecError
+    from orchestrator.spec import ALLOWED_CAPS, DEFAULT_CAPS
+
+    asked = [cap.removeprefix("CAP_") for cap in cap_add]
+    refused = [cap for cap in asked if cap not in ALLOWED_CAPS]
+    if refused:
+        raise SpecError(f"capability {refused[0]} is not allowed", f"a lab may add only: {', '.join(sorted(ALLOWED_CAPS))}")
+    return sorted(set(DEFAULT_CAPS) | set(asked))
 
 
 class LostClaim(Conflict):
     """Another command owns the instance: back off without touching its resources."""
+
+
+def _name_clash(key: str, resource: str, owner_labels: dict, lab_id: str) -> tuple[str, str]:
+    """(message, fix) when a resource name ``key`` needs belongs to another lab instance: names
+    are made of the lab id and the instance name, so lab `a` instance `b-c` and lab `a-b`
+    instance `c` both need `labs-a-b-c`. Nothing will ever free it by waiting."""
+    other = owner_labels.get(labels.INSTANCE) or "something labs did not create"
+    return (
+        f"lab {key} cannot be created: its {resource} is already taken by {other} (their names collide)",
+        f"start this one under another instance name: `labs start {lab_id} --instance NAME`",
+    )
 
 
 def render_env(env: dict[str, str], values: dict[str, str]) -> dict[str, str]:
@@ -67,6 +89,13 @@ class DockerEngine:
 
     def instance(self, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
         return get_instance(self.client, lab_id, instance)
+
+    def quick(self):
+        """A context manager: engine calls inside must answer within a few seconds (lookups of
+        read-only commands), so a hung engine is exit 4 at once, not a long wait."""
+        from orchestrator.engine.client import quick_answers
+
+        return quick_answers(self.client)
 
     def errors(self, action: str):
         """A context manager turning an engine failure during ``action`` into one clear error."""
@@ -109,17 +138,22 @@ class DockerEngine:
             name=f"{resource_prefix(lab.id, instance)}-claim",
             labels=self._labels(lab, instance, session, **{labels.MARKER: "claim"}),
         )
-        owner = (claim.attrs.get("Labels") or {}).get(labels.SESSION)
+        claim_labels = claim.attrs.get("Labels") or {}
+        owner = claim_labels.get(labels.SESSION)
         if owner != session:
-            raise LostClaim(f"lab {instance_key(lab.id, instance)} is being started by another labs command ({owner})", "wait for it to finish, then `labs status`")
+            key = instance_key(lab.id, instance)
+            if claim_labels.get(labels.INSTANCE) != key:
+                raise LostClaim(*_name_clash(key, f"volume {claim.name}", claim_labels, lab.id))
+            raise LostClaim(f"lab {key} is being started by another labs command ({owner})", "wait for it to finish, then `labs status`")
 
     def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str):
         from docker.errors import APIError
 
         key = instance_key(lab.id, instance)
+        name = resource_prefix(lab.id, instance)
         try:
-            return self.client.networks.create(
-                resource_prefix(lab.id, instance),
+            network = self.client.networks.create(
+                name,
                 driver="bridge",
                 check_duplicate=True,
                 **network_options(lab),
@@ -132,13 +166,33 @@ class DockerEngine:
             )
         except APIError as err:
             if err.status_code == 409:
+                owners = [n.attrs.get("Labels") or {} for n in self.client.networks.list(names=[name]) if n.name == name]
+                if owners and owners[0].get(labels.INSTANCE) != key:
+                    raise Conflict(*_name_clash(key, f"network {name}", owners[0], lab.id)) from None
                 raise Conflict(f"lab {key} is being started by another command (its network already exists)", "wait for it, then `labs status`") from None
             raise
+        return network
+
+    def guard_network(self, network, lab: Lab) -> str | None:
+        """Fence a lab network so nothing is forwarded beyond its bridge (unless the lab opts into
+        egress). Returns a warning when this host cannot guarantee it, else None."""
+        from orchestrator.engine import firewall
+
+        if lab.egress:
+            return None
+        try:
+            firewall.guard(network.attrs)
+        except firewall.GuardUnavailable as err:
+            if os.environ.get("LABS_REQUIRE_EGRESS_GUARD"):
+                from orchestrator.errors import EngineUnavailable
+
+                raise EngineUnavailable(f"cannot fence the lab network {network.name}: {err}", "run labs as root on the engine's host, or unset LABS_REQUIRE_EGRESS_GUARD; `labs doctor` says more") from None
+            return f"no egress guard: {err}; `labs doctor` says more"
+        return None
 
     def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str):
         service = lab.services[service_name]
-        image_caps = (self.client.images.get(tag).labels or {}).get(IMAGE_CAPS_LABEL)
-        caps = sorted(set((image_caps.split() if image_caps else DEFAULT_CAPS) + list(service.cap_add)))
+        caps = container_caps(service.cap_add)
         ports = {}
         for port in service.ports:
             host_port = port.host if instance == DEFAULT_INSTANCE else None
@@ -181,7 +235,15 @@ class DockerEngine:
                 created[name] = self._create_container(lab, instance, name, tags[service.image], network, values, session)
             except APIError as err:
                 if err.status_code == 409:
-                    raise Conflict(f"a container named for {instance_key(lab.id, instance)} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
+                    key = instance_key(lab.id, instance)
+                    name = f"{resource_prefix(lab.id, instance)}-{name}"
+                    try:
+                        owner = self.client.containers.get(name).labels or {}
+                    except Exception:  # noqa: BLE001 - gone meanwhile: say what we know
+                        owner = {}
+                    if owner and owner.get(labels.INSTANCE) != key:
+                        raise Conflict(*_name_clash(key, f"container {name}", owner, lab.id)) from None
+                    raise Conflict(f"a container named for {key} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
                 raise
         return created
 
@@ -247,13 +309,19 @@ class DockerEngine:
         selector = labels.filters(instance=key, lab=lab_id)
         if session:
             selector["label"].append(f"{labels.SESSION}={session}")
+        from orchestrator.engine import firewall
+
         removed = self.remove_resources(self.client.containers.list(all=True, filters=selector, ignore_removed=True))
+        gone = []
         for network in self.client.networks.list(filters=selector):  # once its containers are gone
             try:
                 network.remove()
                 removed += 1
             except DockerNotFound:
                 pass
+            gone.append(network.id)
+        if gone:
+            firewall.release(gone)  # its egress rules, and any whose bridge vanished
         return removed + self.remove_resources(self.client.volumes.list(filters=selector))
 
     def remove_services(self, inst: LabInstance) -> int:
@@ -290,6 +358,22 @@ class DockerEngine:
         return found
 
     # -- about the engine ----------------------------------------------------------------
+    def egress_guard(self):
+        """Can this host fence lab networks (``firewall.GuardStatus``)? The engine's bridges must
+        be visible here (not in a VM or on another machine), and iptables usable."""
+        from pathlib import Path
+
+        from orchestrator.engine import firewall
+
+        try:
+            default = self.client.networks.get("bridge").attrs
+            bridge = (default.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+        except Exception:  # noqa: BLE001 - no default bridge network: judge by iptables alone
+            bridge = None
+        if bridge and not Path("/sys/class/net", bridge).exists():
+            return firewall.GuardStatus(False, f"the engine's bridge {bridge} is not on this machine (the engine runs in a VM or elsewhere), so labs cannot fence lab networks")
+        return firewall.status()
+
     def describe(self) -> dict:
         """Version, API version and storage root, for `labs doctor`."""
         version = self.client.version()

@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from docker.models.networks import Network
 
 DEFAULT_INSTANCE = "default"
-INSTANCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
+INSTANCE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,19}")
 
 
 def check_instance_name(name: str) -> str:
-    if not INSTANCE_PATTERN.match(name):
+    if not INSTANCE_PATTERN.fullmatch(name):
         raise UsageError(f"--instance {name!r}: use 1-20 lowercase letters, digits or dashes", "for example --instance alice or --instance ci-2")
     return name
 
@@ -54,6 +54,7 @@ class LabInstance:
     markers: list = field(default_factory=list)  # the completion-marker volume(s)
     volumes: list = field(default_factory=list)  # every labelled volume (claim, marker)
     already_running: bool = False  # set by start_lab when nothing had to be done
+    warnings: list[str] = field(default_factory=list)  # what the learner should know (e.g. no egress guard)
     resumed: bool = False  # set by start_lab when stopped containers were started again
 
     @property

@@ -4,7 +4,7 @@ A page asks for a start and gets an operation id at once; the operation runs
 ``lifecycle.start_lab`` (the function `labs start` calls) in a worker thread,
 collecting its progress lines, and ends ``done`` or ``failed`` with the core's
 message and fix — never an endless "starting". One operation per instance at
-a time. Checks run ``check_runner.run_checks`` in worker processes: pytest
+a time. Checks run ``lifecycle.check_lab`` (what `labs check` calls) in worker processes: pytest
 runs in-process and is not made for threads, and the server's loop stays free.
 """
 
@@ -45,12 +45,11 @@ class Operation:
 def _check_worker(lab_id: str, labs_dir: str | None, instance: str) -> dict:
     """In a worker process: the same calls `labs check` makes."""
     from orchestrator.catalog import Catalog
-    from orchestrator.check_runner import run_checks
-    from orchestrator.lifecycle import running_instance
+    from orchestrator.lifecycle import check_lab
 
     try:
         lab = Catalog.from_env(Path(labs_dir) if labs_dir else None).get(lab_id)
-        report = run_checks(lab, running_instance(lab.id, instance))
+        report = check_lab(lab, instance)
     except LabsError as err:
         return {"error": err.to_dict()}
     return {"report": report.to_dict()}
