@@ -331,8 +331,8 @@ def test_terminal_over_websocket_resumes_the_same_shell(engine, lab_instance, in
             read_until(ws, b"again=" + pid)  # the same shell, not a new one
         with client.websocket_connect(path + "?shell=1", headers=headers) as ws:
             assert json.loads(ws.receive_text())["type"] == "hello"
-            ws.send_bytes(b"echo other=$$ end\n")
-            other = read_until(ws, b" end\r\n").split(b"other=")[-1].split(b" ")[0]
+            ws.send_bytes(b"echo other=$$ $((1+1))end\n")
+            other = read_until(ws, b" 2end").split(b"other=")[-1].split(b" ")[0]
             assert other.isdigit() and other != pid  # a second, independent shell
 
 
