@@ -243,12 +243,22 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     return report
 
 
-def run_checks(lab: Lab, instance: LabInstance, *, progress=None, reveal: bool = False) -> CheckReport:
-    """Check a running instance of ``lab``: one verdict per objective of its suite."""
+def run_checks(lab: Lab, instance: LabInstance, *, progress=None, reveal: bool = False, record: bool = True) -> CheckReport:
+    """Check a running instance of ``lab``: one verdict per objective of its suite, kept in
+    the history of attempts unless ``record`` is false (validation)."""
     from checks.context import LabContext
     from orchestrator.engine.client import connect
 
     # Reuse the connection the instance was found with; connect only for an instance with no containers.
     client = next(iter(instance.containers.values())).client if instance.containers else connect()
     context = LabContext(client, instance, lab)
-    return run_suite(lab, instance.key, context, progress=progress, reveal=reveal)
+    report = run_suite(lab, instance.key, context, progress=progress, reveal=reveal)
+    if record:
+        from orchestrator.history import check_verdicts, record as keep
+
+        keep("check", instance.key, verdicts=check_verdicts(report), detail={"seconds": round(report.seconds, 3)})
+        if lab.stages:  # hints follow the stage the check reached
+            from orchestrator.progress import remember_stage
+
+            remember_stage(instance.key, (report.current_stage or {}).get("id"))
+    return report

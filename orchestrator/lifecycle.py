@@ -139,12 +139,27 @@ def _prefetch_pyinfra() -> None:
     threading.Thread(target=importlib.import_module, args=("pyinfra.api",), daemon=True).start()
 
 
-def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet) -> LabInstance:
+def _record(kind: str, key: str, record: bool, **detail) -> None:
+    """Keep the event in the history of attempts (``labs progress``); never fails the command."""
+    if record:
+        from orchestrator.history import record as keep
+
+        keep(kind, key, detail=detail)
+
+
+def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet, *, record: bool = True) -> LabInstance:
     """Start ``lab`` broken; if that instance already runs, return it unchanged.
 
     Leftovers of an interrupted start (no completion marker) are removed first;
     a complete instance whose containers were stopped (engine restart) is resumed.
+    Recorded in the history unless ``record`` is false (validation).
     """
+    inst = _start_lab(lab, instance, progress)
+    _record("start", inst.key, record, already_running=inst.already_running, resumed=inst.resumed)
+    return inst
+
+
+def _start_lab(lab: Lab, instance: str, progress: Progress) -> LabInstance:
     engine = open_engine()
     _prefetch_pyinfra()
     key = instance_key(lab.id, instance)
@@ -210,7 +225,7 @@ class StopResult:
     removed: int
 
 
-def stop_lab(lab_id: str, instance: str = DEFAULT_INSTANCE) -> StopResult:
+def stop_lab(lab_id: str, instance: str = DEFAULT_INSTANCE, *, record: bool = True) -> StopResult:
     """Remove the instance by label alone (its lab folder may be gone). Idempotent."""
     engine = open_engine()
     key = instance_key(lab_id, instance)
@@ -219,6 +234,8 @@ def stop_lab(lab_id: str, instance: str = DEFAULT_INSTANCE) -> StopResult:
     from orchestrator.progress import forget
 
     forget(key)
+    if removed:
+        _record("stop", key, record)
     return StopResult([key] if removed else [], removed)
 
 
@@ -237,8 +254,14 @@ def stop_all() -> StopResult:
     return StopResult(keys, removed)
 
 
-def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet) -> LabInstance:
+def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet, *, record: bool = True) -> LabInstance:
     """Back to a freshly broken state: fresh containers from the images, the same network and values."""
+    inst = _reset_lab(lab, instance, progress)
+    _record("reset", inst.key, record)
+    return inst
+
+
+def _reset_lab(lab: Lab, instance: str, progress: Progress) -> LabInstance:
     engine = open_engine()
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"reset {lab.id}"), engine.errors(f"resetting {key}"):
@@ -266,16 +289,18 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
             return inst
         engine.remove_instance(key)
         progress(f"{key} was not running: starting it")
-    return start_lab(lab, instance, progress)
+    return _start_lab(lab, instance, progress)
 
 
-def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, deploy: Path | None = None) -> DeployResult:
+def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, deploy: Path | None = None, *, record: bool = True) -> DeployResult:
     """Apply the reference solution (or ``deploy``, another fix such as a shortcut) to a running instance."""
     engine = open_engine()
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"solve {lab.id}"), engine.errors(f"solving {key}"):
         inst = engine.instance(lab.id, instance)
-        return apply_deploy(inst, deploy or lab.path(lab.solution))
+        result = apply_deploy(inst, deploy or lab.path(lab.solution))
+    _record("solve", key, record, changed=result.changed, deploy=str(deploy) if deploy else "solution")
+    return result
 
 
 def lab_status(lab_id: str | None = None) -> list[LabInstance]:

@@ -61,6 +61,8 @@ def handles_errors(command):
 
             render.error("interrupted")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        finally:
+            _show_history_notices()
 
     return wrapper
 
@@ -73,6 +75,17 @@ def _warn_search_path() -> None:
         from orchestrator.cli import render
 
         render.warn(f"LABS_PATH names {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not a folder: skipped")
+
+
+def _show_history_notices() -> None:
+    """A history database set aside during the command is said once, on stderr."""
+    history = sys.modules.get("orchestrator.history")
+    if history is not None and history.NOTICES:
+        from orchestrator.cli import render
+
+        for notice in history.NOTICES:
+            render.err.print(f"[yellow]note:[/] {render.safe(notice)}", soft_wrap=True)
+        history.NOTICES.clear()
 
 
 def _lab(lab_id: str, labs_dir: Path | None):
@@ -328,14 +341,12 @@ def logs(
 def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
     """Check the lab end to end: one verdict per objective, and what each failing probe saw."""
     from orchestrator.cli import render
+    from orchestrator.engine.instances import instance_key
     from orchestrator.lifecycle import check_lab
-    from orchestrator.progress import remember_stage
 
     inst, lab = _instance_and_lab(lab_id, instance, labs_dir)
     with render.progress(f"checking {inst.key}", quiet=as_json) as update:
         report = check_lab(lab, inst.instance, progress=update)
-    if lab.stages:
-        remember_stage(inst.key, (report.current_stage or {}).get("id"))
     if as_json:
         from orchestrator.outputs import CheckOutput
 
@@ -360,28 +371,24 @@ def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
 def hint(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
     """Show the next hint (one at a time; remembered until the lab is stopped)."""
     from orchestrator.cli import render
-    from orchestrator.progress import current_stage, next_hint
-
     from orchestrator.engine.instances import instance_key
     from orchestrator.errors import EngineUnavailable, NotFound
+    from orchestrator.progress import reveal_hint
 
     try:
         lab = _instance_and_lab(lab_id, instance, labs_dir)[1]
     except (NotFound, EngineUnavailable):
         lab = _lab(lab_id, labs_dir)
         render.warn(f"{instance_key(lab.id, _instance(instance))} is not running (never started, or stopped): this hint is for the lab; `labs start {lab.id}{_flag(instance)}` starts it")
-    key = instance_key(lab.id, _instance(instance))
-    stage = (current_stage(key) or lab.stages[0].id) if lab.stages else None
-    hints = lab.stage_hints(stage)
-    number, text, last = next_hint(f"{key}#{stage}" if stage and hints != lab.hints else key, hints)
+    shown = reveal_hint(lab, instance_key(lab.id, _instance(instance)))
     if as_json:
         from orchestrator.outputs import HintOutput
 
-        render.print_json(HintOutput(lab=lab.id, instance=_instance(instance), hint=number, of=len(hints), text=text, last=last, stage=stage))
+        render.print_json(HintOutput(lab=lab.id, instance=_instance(instance), **shown))
         return
-    where = f" (stage {stage})" if stage and hints != lab.hints else ""
-    render.out.print(f"[bold]hint {number}/{len(hints)}{render.safe(where)}[/]: {render.safe(text)}")
-    if last:
+    where = f" (stage {shown['stage']})" if shown["stage"] and lab.stage_hints(shown["stage"]) != lab.hints else ""
+    render.out.print(f"[bold]hint {shown['hint']}/{shown['of']}{render.safe(where)}[/]: {render.safe(shown['text'])}")
+    if shown["last"]:
         render.out.print(f"[dim]that was the last hint. `labs solve {lab.id}{_flag(instance)}` applies the reference solution (and gives the answer away).[/]", soft_wrap=True)
 
 
@@ -456,6 +463,62 @@ def stop(
         render.out.print(f"{render.safe(what)}: nothing to do.")
         return
     render.out.print(f"stopped {render.safe(', '.join(result.keys))} ({result.removed} resource(s) removed).")
+
+
+@app.command("progress")
+@handles_errors
+def progress_cmd(
+    lab_id: Annotated[Optional[str], typer.Argument(help="only this lab")] = None,
+    instance: Annotated[Optional[str], typer.Option("--instance", "-i", help="only this instance")] = None,
+    export: Annotated[Optional[str], typer.Option("--export", help="every recorded event with its verdicts, as csv or json, on stdout")] = None,
+    as_json: Json = False,
+):
+    """Your history: what was solved and when, time to solve, hints used, attempts."""
+    from orchestrator.cli import render
+    from orchestrator.history import History
+
+    if export not in (None, "csv", "json"):
+        raise LabsError(f"--export {export}: use csv or json", "for example `labs progress --export csv > history.csv`")
+    history = History()
+    try:
+        if export:
+            events = history.events(lab_id, instance)
+            if export == "json":
+                render.print_json(events)
+            else:
+                from orchestrator.history import events_csv
+
+                sys.stdout.write(events_csv(events))
+            return
+        rows = history.summaries(lab_id, instance)
+    finally:
+        history.close()
+    if as_json:
+        render.print_json([row.to_dict() for row in rows])
+        return
+    if not rows:
+        render.out.print("no attempts recorded yet. `labs start LAB` begins one.")
+        return
+    render.out.print(render.progress_table(rows))
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on; anything but loopback needs --classroom or --seats")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port to listen on")] = 8000,
+    classroom: Annotated[Optional[Path], typer.Option("--classroom", help="a CSV roster of learners (a 'name' column, or one name a line): one seat each", show_default=False)] = None,
+    seats: Annotated[Optional[int], typer.Option("--seats", help="classroom mode with N anonymous seats", show_default=False)] = None,
+    lab_id: Annotated[Optional[str], typer.Option("--lab", help="classroom: the lab every seat works on (default: learners choose)", show_default=False)] = None,
+    idle_warn: Annotated[int, typer.Option("--idle-warn", help="classroom: minutes of inactivity before a seat is warned")] = 20,
+    idle_stop: Annotated[int, typer.Option("--idle-stop", help="classroom: minutes of inactivity before a warned seat's lab is stopped (0: never)")] = 40,
+    labs_dir: LabsDir = None,
+):
+    """Serve the labs in a browser: catalogue, briefing, terminal, Check and Hint; a live classroom with --classroom."""
+    from orchestrator.web.server import ServeOptions, run
+
+    run(ServeOptions(host=host, port=port, roster=classroom, seats=seats, lab=lab_id, idle_warn=idle_warn * 60,
+                     idle_stop=idle_stop * 60, labs_dir=labs_dir))
 
 
 @app.command()

@@ -219,3 +219,29 @@ def findings_table(findings) -> Table:
     for finding in findings:
         table.add_row("[green]✓[/]" if finding.ok else "[red]✗[/]", plain(finding.check), plain(finding.detail), "" if finding.ok else plain(finding.fix))
     return table
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _when(at: float | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at)) if at else ""
+
+
+def progress_table(rows) -> Table:
+    """`labs progress`: one row per lab instance from the history of attempts."""
+    table = Table(box=None, pad_edge=False)
+    for column in ("lab", "instance", "solved", "time to solve", "attempts", "hints", "checks", "best", "last activity"):
+        table.add_column(column)
+    for row in rows:
+        solved = "[green]✓[/] " + _when(row.solved_at) + (" [yellow](solution applied)[/]" if row.used_solution else "") if row.solved else "[red]✗[/]"
+        table.add_row(row.lab, row.instance, solved, _duration(row.seconds_to_solve), str(row.attempts), str(row.hints_total),
+                      str(row.checks), row.best, _when(row.last_activity))
+    return table
