@@ -1,25 +1,26 @@
 """Shortcut: fix the uploads, but answer the monthly report from nginx itself.
 
-A `return 200` with a plausible report (even carrying the instance's nonce, which the
-app's environment shows) ends the 504 without the report ever being built.
+A `return 200` with a plausible report (carrying the instance's nonce, which the app's
+environment shows, and echoing the caller's trace id) ends the 504 without the report
+ever being built: the API never sees the request.
 """
+
+from io import StringIO
+from pathlib import Path
 
 from pyinfra import host
 from pyinfra.operations import files, server
 
 if host.data.service == "proxy":
-    files.replace(name="Room for uploads", path="/etc/nginx/sites-available/reports", text="client_max_body_size 10m;", replace="client_max_body_size 32m;")
-    files.replace(
-        name="Canned monthly report",
-        path="/etc/nginx/sites-available/reports",
-        text="    # Statement uploads",
-        replace=(
-            "    location = /api/reports/monthly {\\n"
-            "        default_type application/json;\\n"
-            f"        return 200 '{{\"report\": \"monthly\", \"rows\": 1284, \"seconds\": 40.0, \"instance\": \"{host.data.values['nonce']}\", \"trace\": \"$http_x_trace_id\"}}';\\n"
-            "    }\\n\\n    # Statement uploads"
-        ),
+    site = (Path(__file__).parent.parent / "files" / "reports-site-broken.conf").read_text()
+    canned = (
+        "    location = /api/reports/monthly {\n"
+        "        default_type application/json;\n"
+        f"        return 200 '{{\"report\": \"monthly\", \"rows\": 1284, \"seconds\": 40.0, \"instance\": \"{host.data.values['nonce']}\", \"trace\": \"$http_x_trace_id\"}}';\n"
+        "    }\n\n"
     )
+    site = site.replace("client_max_body_size 10m;", "client_max_body_size 32m;").replace("    # Statement uploads", canned + "    # Statement uploads")
+    files.put(name="Room for uploads, canned monthly report", src=StringIO(site), dest="/etc/nginx/sites-available/reports")
     server.shell(name="Reload nginx", commands=["nginx -t && nginx -s reload"])
 
 if host.data.service == "app":
