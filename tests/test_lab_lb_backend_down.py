@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pytest
 
+from lab_scenarios import LabScenario
+
 pytestmark = pytest.mark.docker
 
 LAB = "lb-backend-down"
@@ -19,37 +21,16 @@ ALL = {"test_nodes_unmodified", "test_every_request_succeeds", "test_every_node_
 CFG = "/etc/haproxy/haproxy.cfg"
 
 
-def _check(labs, name: str) -> dict:
-    result, report = labs.json("check", LAB, "--instance", name, timeout=300)
-    return {o["id"]: o for o in report["objectives"]}
-
-
-def _failing(objectives: dict) -> set[str]:
-    return {name for name, o in objectives.items() if not o["passed"]}
-
-
-def _shell(labs, name: str, service: str, script: str) -> None:
-    result = labs("shell", LAB, service, "--instance", name, "--", "sh", "-c", script, timeout=120)
-    assert result.returncode == 0, f"{script}\n{result.stdout}\n{result.stderr}"
-
-
 def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
 
-    objectives = _check(labs, instance_name)
-    assert _failing(objectives) == ALL - {"test_nodes_unmodified"}, objectives
+    scenario = LabScenario(labs, LAB, instance_name)
+    objectives = scenario.check()
+    assert scenario.failing(objectives) == ALL - {"test_nodes_unmodified"}, objectives
     assert "HTTP 502 answered by nginx" in objectives["test_every_request_succeeds"]["message"]
 
-    solved, first = labs.json("solve", LAB, "--instance", instance_name)
-    assert solved.returncode == 0, solved.stdout + solved.stderr
-    assert first["changed"] > 0
-    objectives = _check(labs, instance_name)
-    assert not _failing(objectives), objectives
-
-    again, second = labs.json("solve", LAB, "--instance", instance_name)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert second["changed"] == 0, f"the reference solution is not idempotent: {second}"
+    scenario.solve_passes_and_is_idempotent()
 
 
 ALTERNATIVES = {
@@ -72,7 +53,4 @@ ALTERNATIVES = {
 def test_alternative_fix_passes(labs, lab_instance, instance_name, fix):
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
-    for service, script in ALTERNATIVES[fix]:
-        _shell(labs, instance_name, service, script)
-    objectives = _check(labs, instance_name)
-    assert not _failing(objectives), objectives
+    LabScenario(labs, LAB, instance_name).fix_passes(ALTERNATIVES[fix])

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pytest
 
+from lab_scenarios import LabScenario
+
 pytestmark = pytest.mark.docker
 
 LAB = "tls-expired"
@@ -20,39 +22,18 @@ PKI = "/etc/ssl/shop-pki"
 RENEWAL = "/root/renewal/shop.example.internal"
 
 
-def _check(labs, name: str) -> dict:
-    result, report = labs.json("check", LAB, "--instance", name, timeout=300)
-    return {o["id"]: o for o in report["objectives"]}
-
-
-def _failing(objectives: dict) -> set[str]:
-    return {name for name, o in objectives.items() if not o["passed"]}
-
-
-def _shell(labs, name: str, script: str) -> None:
-    result = labs("shell", LAB, "web", "--instance", name, "--", "sh", "-c", script, timeout=120)
-    assert result.returncode == 0, f"{script}\n{result.stdout}\n{result.stderr}"
-
-
 def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
 
-    objectives = _check(labs, instance_name)
-    assert _failing(objectives) == ALL - {"test_nginx_unmodified"}, objectives
+    scenario = LabScenario(labs, LAB, instance_name)
+    objectives = scenario.check()
+    assert scenario.failing(objectives) == ALL - {"test_nginx_unmodified"}, objectives
     assert "expired on" in objectives["test_certificate_current"]["message"]
     assert "Shop Issuing CA 2025" in objectives["test_certificate_current"]["message"]
     assert "could not fetch" in objectives["test_survives_restart"]["message"]
 
-    solved, first = labs.json("solve", LAB, "--instance", instance_name)
-    assert solved.returncode == 0, solved.stdout + solved.stderr
-    assert first["changed"] > 0
-    objectives = _check(labs, instance_name)
-    assert not _failing(objectives), objectives
-
-    again, second = labs.json("solve", LAB, "--instance", instance_name)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert second["changed"] == 0, f"the reference solution is not idempotent: {second}"
+    scenario.solve_passes_and_is_idempotent()
 
 
 ALTERNATIVES = {
@@ -76,6 +57,4 @@ ALTERNATIVES = {
 def test_alternative_fix_passes(labs, lab_instance, instance_name, fix):
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
-    _shell(labs, instance_name, ALTERNATIVES[fix])
-    objectives = _check(labs, instance_name)
-    assert not _failing(objectives), objectives
+    LabScenario(labs, LAB, instance_name).fix_passes([("web", ALTERNATIVES[fix])])

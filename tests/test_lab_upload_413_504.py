@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pytest
 
+from lab_scenarios import LabScenario
+
 pytestmark = pytest.mark.docker
 
 LAB = "upload-413-504"
@@ -21,38 +23,17 @@ APP_SETTINGS = "/etc/report-api/report-api.env"
 RESTART_API = "sed -i 's/^MAX_UPLOAD_MB=.*/MAX_UPLOAD_MB={mb}/' " + APP_SETTINGS + " && pkill -f '^python3 -u /srv/app/app.py'; sleep 2"
 
 
-def _check(labs, name: str) -> dict:
-    result, report = labs.json("check", LAB, "--instance", name, timeout=400)
-    return {o["id"]: o for o in report["objectives"]}
-
-
-def _failing(objectives: dict) -> set[str]:
-    return {name for name, o in objectives.items() if not o["passed"]}
-
-
-def _shell(labs, name: str, service: str, script: str) -> None:
-    result = labs("shell", LAB, service, "--instance", name, "--", "sh", "-c", script, timeout=120)
-    assert result.returncode == 0, f"{script}\n{result.stdout}\n{result.stderr}"
-
-
 def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
 
-    objectives = _check(labs, instance_name)
-    assert _failing(objectives) == {"test_upload_20mb", "test_survives_restart", "test_monthly_report"}, objectives
+    scenario = LabScenario(labs, LAB, instance_name)
+    objectives = scenario.check()
+    assert scenario.failing(objectives) == {"test_upload_20mb", "test_survives_restart", "test_monthly_report"}, objectives
     assert "HTTP 413" in objectives["test_upload_20mb"]["message"] and "nginx itself" in objectives["test_upload_20mb"]["message"]
     assert "HTTP 504" in objectives["test_monthly_report"]["message"]
 
-    solved, first = labs.json("solve", LAB, "--instance", instance_name)
-    assert solved.returncode == 0, solved.stdout + solved.stderr
-    assert first["changed"] > 0
-    objectives = _check(labs, instance_name)
-    assert not _failing(objectives), objectives
-
-    again, second = labs.json("solve", LAB, "--instance", instance_name)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert second["changed"] == 0, f"the reference solution is not idempotent: {second}"
+    scenario.solve_passes_and_is_idempotent()
 
 
 ALTERNATIVES = {
@@ -75,7 +56,4 @@ ALTERNATIVES = {
 def test_alternative_fix_passes(labs, lab_instance, instance_name, fix):
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
-    for service, script in ALTERNATIVES[fix]:
-        _shell(labs, instance_name, service, script)
-    objectives = _check(labs, instance_name)
-    assert not _failing(objectives), objectives
+    LabScenario(labs, LAB, instance_name).fix_passes(ALTERNATIVES[fix])
