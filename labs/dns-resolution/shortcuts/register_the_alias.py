@@ -14,6 +14,6 @@ if host.data.service == "ns":
         commands=[
             "sed -i 's/line=\"$addr db-primary.prod.corp.internal\"/line=\"$addr db-primary.prod.corp.internal orders-db.prod.corp.internal\"/' /usr/local/bin/lab-registrator",
             "sed -i '/^host-record=orders-db.prod/d' /etc/dnsmasq.d/10-corp.conf",
-            "pkill -f lab-registrator; rm -f /var/lib/lab-registry/services; (setsid /usr/local/bin/lab-registrator >/dev/null 2>&1 &); pkill -x dnsmasq; sleep 4",
+            "pkill -f '^/bin/sh /usr/local/bin/lab-registrator$'; rm -f /var/lib/lab-registry/services; (setsid /usr/local/bin/lab-registrator >/dev/null 2>&1 &); pkill -x dnsmasq; sleep 4",
         ],
     )
