@@ -8,9 +8,9 @@ container, which no file on a node can fake). To prove the health check, a prist
 in one node's pid namespace stops that node's app; every service is restarted afterwards.
 """
 
+import json
 import time
 from collections import Counter
-import json
 
 NODES = ("web1", "web2", "web3")
 ROUNDS = 30
@@ -43,8 +43,14 @@ def _summary(problems: list[str]) -> str:
 
 
 def _unproven(lab, served: dict[str, list[str]]) -> list[str]:
-    """Nodes that claimed requests their own log does not show."""
-    return [node for node, traces in served.items() if traces and not all(t in lab.logs(node) for t in traces)]
+    """Nodes that claimed requests their own log does not show (the engine copies a
+    container's output asynchronously: allow it a few seconds to land)."""
+    deadline = time.monotonic() + 8
+    while True:
+        missing = [node for node, traces in served.items() if traces and not all(t in lab.logs(node) for t in traces)]
+        if not missing or time.monotonic() > deadline:
+            return missing
+        time.sleep(0.5)
 
 
 def _all_ok(lab) -> str | None:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import time
 
 UPLOAD_BYTES = 20 * 1024 * 1024 + 4093  # a little over 20 MB: the statements finance sends
 BODY_CEILING = 50 * 1024 * 1024  # the security team's ceiling for request bodies
@@ -100,7 +101,14 @@ def _who_answered(resp) -> str:
 
 
 def _arrived(lab, trace: str) -> bool:
-    return trace in lab.logs("app")
+    """The API printed the trace id (the engine copies a container's output asynchronously:
+    allow it a few seconds to land)."""
+    deadline = time.monotonic() + 8
+    while trace not in lab.logs("app"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _upload_problem(lab) -> str | None:
