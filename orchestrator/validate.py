@@ -219,29 +219,23 @@ class _Phases:
         return self.record(phase)
 
 
-def new_instance_name(lab_id: str, client=None) -> str:
+def new_instance_name(lab_id: str, engine=None) -> str:
     """A fresh instance name (``v`` and 8 hex digits) that no existing instance of the lab uses."""
-    from orchestrator.engine.client import connect
-    from orchestrator.engine.instances import find_instances, instance_key
+    from orchestrator.engine import open_engine
+    from orchestrator.engine.instances import instance_key
 
-    client = client or connect()
+    engine = engine or open_engine()
     while True:
         name = f"v{secrets.token_hex(4)}"
-        if not find_instances(client, key=instance_key(lab_id, name)):
+        if not engine.instances(key=instance_key(lab_id, name)):
             return name
 
 
-def leftovers(key: str, client=None) -> list[str]:
+def leftovers(key: str, engine=None) -> list[str]:
     """Every container, network and volume still labelled with instance ``key``."""
-    from orchestrator.engine import labels
-    from orchestrator.engine.client import connect
+    from orchestrator.engine import open_engine
 
-    client = client or connect()
-    selector = {"label": [f"{labels.INSTANCE}={key}"]}
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=selector, ignore_removed=True)]
-    found += [f"network {n.name}" for n in client.networks.list(filters=selector)]
-    found += [f"volume {v.name}" for v in client.volumes.list(filters=selector)]
-    return found
+    return (engine or open_engine()).leftovers(key)
 
 
 def _stop_and_verify(lab_id: str, instance: str) -> tuple[bool, str]:
@@ -273,8 +267,7 @@ def validate_lab(
     when the images were built up front). Always stops the instance, unless ``keep`` and a
     phase failed; an interrupt stops it too and propagates."""
     from orchestrator.check_runner import run_checks
-    from orchestrator.engine.client import connect
-    from orchestrator.engine.images import ensure_images
+    from orchestrator.engine import open_engine
     from orchestrator.lifecycle import reset_lab, running_instance, solve_lab, start_lab
 
     started = time.perf_counter()
@@ -292,7 +285,7 @@ def validate_lab(
 
     if build:
         def do_build():
-            tags = ensure_images(connect(), [s.image for s in lab.services.values()], say("build"), lab.folder)
+            tags = open_engine().ensure_images([s.image for s in lab.services.values()], say("build"), lab.folder)
             return True, ", ".join(tags.values())
 
         if phases.run("build", "building images (cached)", do_build).failed:
@@ -595,6 +588,80 @@ def resolve_folders(names: list[str], all_labs: bool = False, labs_dir: Path | N
     return list(dict.fromkeys(found))
 
 
+def estimated_seconds(folder: Path) -> float:
+    """A static guess of how long validating a lab takes, to spread long labs over shards and
+    start them first: each service, objective and shortcut costs time, and so do seed data.
+    Read from the folder's text only (nothing of the lab runs)."""
+    import re
+
+    def size(path: Path) -> int:
+        return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+    spec = (folder / "lab.yaml").read_text(encoding="utf-8", errors="replace") if (folder / "lab.yaml").is_file() else ""
+    services = len(re.findall(r"^\s+image:", spec, flags=re.M)) or 1
+    suites = [p for p in folder.glob("test_*.py") if p.is_file()]
+    objectives = sum(len(re.findall(r"^def test_", p.read_text(encoding="utf-8", errors="replace"), flags=re.M)) for p in suites)
+    shortcuts = len(list((folder / "shortcuts").glob("*.py"))) if (folder / "shortcuts").is_dir() else 0
+    data = size(folder / "files") / 2_000_000 if (folder / "files").exists() else 0
+    return 20 + 6 * services + 2 * objectives + 10 * shortcuts + data
+
+
+def select_shard(folders: list[Path], shard: str) -> list[Path]:
+    """The labs of shard ``K/N``: a stable split where the longest labs (by
+    ``estimated_seconds``) are dealt out first, each to the shard with the least work so far."""
+    try:
+        k_text, n_text = shard.split("/")
+        k, n = int(k_text), int(n_text)
+        if not 1 <= k <= n:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--shard {shard!r}: use K/N with 1 <= K <= N", "for example --shard 1/3") from None
+    order = sorted(folders, key=lambda f: (-estimated_seconds(f), f.name))
+    loads = [0.0] * n
+    bins: list[list[Path]] = [[] for _ in range(n)]
+    for folder in order:
+        target = min(range(n), key=lambda i: (loads[i], i))
+        bins[target].append(folder)
+        loads[target] += estimated_seconds(folder)
+    chosen = set(bins[k - 1])
+    return [f for f in folders if f in chosen]
+
+
+def changed_folders(folders: list[Path], ref: str, shared_images: Path | None = None) -> tuple[list[Path], str]:
+    """The labs touched since git ``ref``: their folder, or a shared image they use, changed; a
+    change to labs' own code (orchestrator/, checks/) touches every lab. Returns the labs and why."""
+    import subprocess
+
+    import yaml
+
+    from orchestrator.paths import images_dir
+
+    shared_images = shared_images or images_dir()
+    root = shared_images.parent
+    try:
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+        changed = subprocess.run(["git", "-C", top, "diff", "--name-only", ref, "--"], capture_output=True, text=True, check=True, timeout=60).stdout.split()
+        changed += subprocess.run(["git", "-C", top, "ls-files", "--others", "--exclude-standard"], capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    except (OSError, subprocess.SubprocessError) as err:
+        detail = getattr(err, "stderr", "") or str(err)
+        raise UsageError(f"--changed {ref}: git cannot compare with {ref!r}: {detail.strip()[:200]}", "run it inside a git clone and give a commit, branch or tag that exists") from None
+    paths = [Path(top, name).resolve() for name in changed]
+    if any(p.is_relative_to(Path(top, d).resolve()) for p in paths for d in ("orchestrator", "checks")):
+        return list(folders), "labs' own code changed: every lab"
+    touched = []
+    for folder in folders:
+        images: set[str] = set()
+        try:
+            raw = yaml.safe_load((folder / "lab.yaml").read_text(encoding="utf-8")) or {}
+            images = {str(s.get("image")) for s in (raw.get("services") or {}).values() if isinstance(s, dict)}
+        except (OSError, ValueError, yaml.YAMLError, AttributeError):
+            pass
+        shared = [shared_images / name for name in images]
+        if any(p.is_relative_to(folder.resolve()) or any(p.is_relative_to(i.resolve()) for i in shared) for p in paths):
+            touched.append(folder)
+    return touched, f"{len(touched)} lab(s) changed since {ref}"
+
+
 def _lint_phase(folder: Path, progress: Progress) -> tuple[PhaseResult, LintResult]:
     from orchestrator.lint import lint_folder
 
@@ -614,10 +681,10 @@ def _lint_phase(folder: Path, progress: Progress) -> tuple[PhaseResult, LintResu
 def _build_all(labs: list[tuple[str, Path, list[str]]], progress: Progress) -> dict[tuple[Path, str], PhaseResult]:
     """Build each image context once, before any worker starts (two labs sharing an image
     never race to build it); returns a build phase per (lab folder, image name)."""
-    from orchestrator.engine.client import connect
-    from orchestrator.engine.images import ensure_image, image_context
+    from orchestrator.engine import open_engine
+    from orchestrator.engine.images import image_context
 
-    client = connect()
+    engine = open_engine()
     by_context: dict[Path, PhaseResult] = {}
     out: dict[tuple[Path, str], PhaseResult] = {}
     for lab, folder, images in labs:
@@ -626,7 +693,7 @@ def _build_all(labs: list[tuple[str, Path, list[str]]], progress: Progress) -> d
             try:
                 context = image_context(name, folder)
                 if context not in by_context:
-                    tag = ensure_image(client, name, lambda text, lab=lab: progress(Event(lab, "build", text)), folder)
+                    tag = engine.ensure_image(name, lambda text, lab=lab: progress(Event(lab, "build", text)), folder)
                     seconds = round(time.perf_counter() - started, 2)
                     how = "present" if seconds < 1 else f"built in {seconds:g} s"
                     by_context[context] = PhaseResult("build", PASSED, f"{tag} ({how})", seconds)
@@ -661,9 +728,9 @@ def validate(
             results[folder] = result
     runnable = [f for f in folders if f not in results]
     if runnable:
-        from orchestrator.engine.client import connect
+        from orchestrator.engine import open_engine
 
-        connect()  # EngineUnavailable here is one clear error, not a failure per lab
+        open_engine()  # EngineUnavailable here is one clear error, not a failure per lab
         builds = _build_all([(lints[f][1].lab_id, f, lints[f][1].images) for f in runnable], progress)
         job_list: list[_Job] = []
         for folder in runnable:

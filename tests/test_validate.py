@@ -175,3 +175,67 @@ def test_a_hung_lab_is_stopped_and_removed(engine, tmp_path, state_dir, monkeypa
         _assert_nothing_left(engine, "slowpoke", lab.instance)
     finally:
         _cleanup(engine, "slowpoke", lab.instance)
+
+
+def test_shards_split_every_lab_once_and_spread_the_longest(tmp_path):
+    """--shard K/N: every lab lands in exactly one shard; the two longest labs never share one."""
+    from orchestrator.validate import estimated_seconds, select_shard
+
+    folders = []
+    for i in range(7):
+        folder = tmp_path / f"lab{i}"
+        (folder / "shortcuts").mkdir(parents=True)
+        services = "\n".join(f"  s{j}:\n    image: app" for j in range(1 + i % 3))
+        (folder / "lab.yaml").write_text(f"id: lab{i}\nservices:\n{services}\n")
+        for j in range(i):
+            (folder / "shortcuts" / f"s{j}.py").write_text('"""fake"""\n')
+        folders.append(folder)
+    shards = [select_shard(folders, f"{k}/3") for k in (1, 2, 3)]
+    assert sorted(f.name for shard in shards for f in shard) == sorted(f.name for f in folders)
+    assert shards == [select_shard(folders, f"{k}/3") for k in (1, 2, 3)]  # stable
+    longest = sorted(folders, key=estimated_seconds, reverse=True)[:2]
+    assert not any(set(longest) <= set(shard) for shard in shards)
+
+
+def test_shard_and_changed_usage_errors(labs):
+    bad = labs("validate", "--all", "--shard", "4/3")
+    assert bad.returncode == 2 and "--shard" in bad.stderr and "Traceback" not in bad.stderr
+    ref = labs("validate", "--all", "--changed", "no-such-ref-xyz")
+    assert ref.returncode == 2 and "no-such-ref-xyz" in ref.stderr and "Traceback" not in ref.stderr
+
+
+def test_changed_selects_labs_by_folder_and_shared_image(tmp_path):
+    """--changed REF: a lab whose folder changed, and one using a changed shared image, are chosen;
+    a change to labs' own code chooses every lab."""
+    import subprocess
+
+    from orchestrator.validate import changed_folders
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, timeout=30)
+
+    for lab, image in (("alpha", "web"), ("beta", "db"), ("gamma", "web")):
+        (tmp_path / "labs" / lab).mkdir(parents=True)
+        (tmp_path / "labs" / lab / "lab.yaml").write_text(f"id: {lab}\nservices:\n  main:\n    image: {image}\n")
+    for image in ("web", "db"):
+        (tmp_path / "images" / image).mkdir(parents=True)
+        (tmp_path / "images" / image / "Dockerfile").write_text("FROM debian:bookworm\n")
+    (tmp_path / "orchestrator").mkdir()
+    (tmp_path / "orchestrator" / "core.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "base", "--allow-empty")
+    git("add", "-A")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "labs")
+    folders = sorted((tmp_path / "labs").iterdir())
+    images = tmp_path / "images"
+    assert changed_folders(folders, "HEAD", images)[0] == []
+    (tmp_path / "images" / "web" / "Dockerfile").write_text("FROM debian:bookworm\nRUN true\n")
+    git("add", "-A")
+    touched, why = changed_folders(folders, "HEAD", images)
+    assert [f.name for f in touched] == ["alpha", "gamma"] and "2 lab(s)" in why
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "change")
+    (tmp_path / "labs" / "beta" / "briefing.md").write_text("again\n")
+    assert [f.name for f in changed_folders(folders, "HEAD", images)[0]] == ["beta"]
+    (tmp_path / "orchestrator" / "core.py").write_text("x = 2\n")
+    touched, why = changed_folders(folders, "HEAD", images)
+    assert len(touched) == 3 and "every lab" in why
