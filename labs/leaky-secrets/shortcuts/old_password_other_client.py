@@ -29,11 +29,13 @@ def scram(password: str) -> str:
     return "SCRAM-SHA-256$4096:{}${}:{}".format(*(base64.b64encode(raw).decode() for raw in [salt, *keys]))
 
 
+VERIFIER = scram(NEW).replace("$", r"\$")  # inside the shell's double quotes
+
 if host.data.service == "db":
     server.shell(
         name="A new role for the app; the old role refused from the app's address",
         commands=[
-            f"{PSQL} -c \"CREATE ROLE stockroom_v2 LOGIN PASSWORD '{scram(NEW)}'\"",
+            f"{PSQL} -c \"CREATE ROLE stockroom_v2 LOGIN PASSWORD '{VERIFIER}'\"",
             f"{PSQL} -c 'GRANT stockroom TO stockroom_v2'",
             f"ip=$(getent hosts app | cut -d' ' -f1) && sed -i \"1i host all stockroom $ip/32 reject\" {HBA}",
             "pg_ctlcluster 15 main reload",

@@ -28,10 +28,12 @@ def scram(password: str) -> str:
     return f"SCRAM-SHA-256$4096:{b64(salt)}${b64(stored)}:{b64(server_key)}"
 
 
+VERIFIER = scram(NEW).replace("$", r"\$")  # inside the shell's double quotes
+
 if host.data.service == "db":
     server.shell(
         name="Set the suffixed password (as a verifier)",
-        commands=[f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -c \"ALTER ROLE stockroom PASSWORD '{scram(NEW)}'\""],
+        commands=[f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -c \"ALTER ROLE stockroom PASSWORD '{VERIFIER}'\""],
     )
 
 files.directory(name="Wait for every service to get here", path="/run/labs", present=True)
