@@ -16,6 +16,14 @@ import pytest
 CONTEXT_KEY = pytest.StashKey[object]()
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "discovery(verdict): a search objective (every place a secret leaks, every copy); when it fails "
+        "the learner reads only the verdict, e.g. 'a secret is still served over HTTP', never the list of places",
+    )
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("labs")
     group.addoption("--labs-instance", help="the instance key of the running lab to check (as `labs status` shows it)")
