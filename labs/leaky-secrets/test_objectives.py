@@ -448,11 +448,7 @@ def _web_problems(lab, pw: Passwords) -> list[str]:
                 queue.append(target.path)
     if not served:
         return []
-    return [
-        f"a database password is still served over HTTP: {len(served)} of the {asked} requests the check made to the site got one back "
-        "— find every path nginx in the web container can serve it from: what its document roots hold (copies, renamed files, archives) "
-        "and how its locations map requests (decoded, normalised) to files"
-    ]
+    return [f"{len(served)} of the {asked} requests made to the site got a password back: {', '.join(sorted(served)[:12])}"]
 
 
 def _app_problem(lab) -> str | None:
@@ -603,6 +599,7 @@ def test_secret_readable_only_by_app(lab):
     assert not problems, _summary(problems)
 
 
+@pytest.mark.discovery("a database password is still served over HTTP")
 def test_web_serves_no_secret(lab):
     """The web site serves the password nowhere, however the request is spelled"""
     problems = _web_problems(lab, _passwords(lab))
@@ -634,5 +631,7 @@ def test_survives_restart(lab):
     _runs.clear()
     pw = _passwords(lab)
     problems = [p for p in (_rotation_problem(lab), _app_problem(lab)) if p]
-    problems += _web_problems(lab, pw) + _file_problems(lab, pw)
+    if _web_problems(lab, pw):  # a search: say that something is served again, not where
+        problems.append("a database password is served over HTTP again")
+    problems += _file_problems(lab, pw)
     assert not problems, f"after restarting every service: {_summary(problems)} (a fix made only in a running process is lost on restart)"
