@@ -66,6 +66,20 @@ class Labs:
         )
         return subprocess.run([sys.executable, "-c", code, lab_id, instance, str(path)], capture_output=True, text=True, timeout=timeout, env=self.env)
 
+    def shortcut_verdicts(self, lab_id: str, instance: str, shortcuts: list[Path]) -> dict[str, tuple[int, dict, str]]:
+        """Each shortcut applied to the broken instance in turn (reset in between), then checked:
+        name -> (exit code of `labs check`, objectives by id, its output)."""
+        verdicts = {}
+        for n, shortcut in enumerate(shortcuts):
+            if n:
+                reset = self("reset", lab_id, "--instance", instance, timeout=900)
+                assert reset.returncode == 0, reset.stdout + reset.stderr
+            applied = self.deploy(lab_id, instance, shortcut)
+            assert applied.returncode == 0, f"{shortcut.stem}: {applied.stdout}{applied.stderr}"
+            result, report = self.json("check", lab_id, "--instance", instance, timeout=900)
+            verdicts[shortcut.stem] = (result.returncode, {o["id"]: o for o in report["objectives"]}, result.stdout + result.stderr)
+        return verdicts
+
     def json(self, *args: str, **kwargs):
         result = self(*args, "--json", **kwargs)
         try:

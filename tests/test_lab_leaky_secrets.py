@@ -160,17 +160,10 @@ def test_every_shortcut_fails_on_what_it_fakes(labs, lab_instance, instance_name
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
     leaked = _leaked_password(engine, instance_name)
-    seen = {}
-    for n, (shortcut, (objective, _)) in enumerate(CAUGHT.items()):
-        if n:
-            reset = labs("reset", LAB, "--instance", instance_name, timeout=900)
-            assert reset.returncode == 0, reset.stdout + reset.stderr
-        applied = labs.deploy(LAB, instance_name, SHORTCUTS / f"{shortcut}.py")
-        assert applied.returncode == 0, f"{shortcut}: {applied.stdout}{applied.stderr}"
-        code, objectives, output = _check(labs, instance_name)
-        assert code == 1, f"{shortcut} passed every objective"
-        assert leaked not in output, f"{shortcut}: a verdict printed the password itself"
-        seen[shortcut] = objectives[objective]
+    verdicts = labs.shortcut_verdicts(LAB, instance_name, [SHORTCUTS / f"{name}.py" for name in CAUGHT])
+    assert all(code == 1 for code, _, _ in verdicts.values()), {s: out for s, (code, _, out) in verdicts.items() if code != 1}
+    assert not [s for s, (_, _, out) in verdicts.items() if leaked in out], "a verdict printed the password itself"
+    seen = {s: verdicts[s][1][objective] for s, (objective, _) in CAUGHT.items()}
     wrong = {s: o["message"] for s, o in seen.items() if o["passed"] or CAUGHT[s][1] not in o["message"]}
     assert not wrong, wrong
 
