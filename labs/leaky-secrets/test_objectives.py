@@ -324,16 +324,19 @@ def _rotation_problem(lab) -> str | None:
 
 
 def _accounts(lab) -> tuple[dict[int, str], dict[int, str], dict[str, set[str]]]:
-    """uid -> user, gid -> group and group -> members, from the pristine app image (a learner's
-    edits to /etc/passwd cannot make another account look like the app's)."""
+    """uid -> user and gid -> group from the pristine app image (a learner's edits to /etc/passwd
+    cannot make another account look like the app's), and group -> members as they are now."""
     if "accounts" not in _runs:
         result = lab.probe(["sh", "-c", "cat /etc/passwd; echo ::labs::; cat /etc/group"], service="app", timeout=30)
         passwd, _, group = result.stdout.partition("::labs::")
         users = {int(f[2]): f[0] for f in (line.split(":") for line in passwd.splitlines()) if len(f) > 3 and f[2].isdigit()}
-        groups, members = {}, {}
-        for fields in (line.split(":") for line in group.splitlines()):
-            if len(fields) > 3 and fields[2].isdigit():
-                groups[int(fields[2])] = fields[0]
+        groups = {int(f[2]): f[0] for f in (line.split(":") for line in group.splitlines()) if len(f) > 3 and f[2].isdigit()}
+        # Membership as it is now: a user added to the app's group can read what the group can.
+        live = lab.read_file("app", "/etc/group")
+        members = {}
+        text = (live.content or b"").decode("utf-8", "replace") if live else ""
+        for fields in (line.split(":") for line in text.splitlines()):
+            if len(fields) > 3:
                 members[fields[0]] = {m for m in fields[3].split(",") if m}
         _runs["accounts"] = (users, groups, members)
     return _runs["accounts"]
@@ -424,7 +427,8 @@ def _web_problems(lab, pw: Passwords) -> list[str]:
         return [f"nginx does not answer on the web port ({front.describe()}): it must keep serving the site"]
     served, asked = set(), 0
     queue, seen = ["/", *_url_candidates(lab, pw)], set()
-    while queue and asked < len(queue) + CRAWL_LIMIT:
+    limit = len(queue) + CRAWL_LIMIT
+    while queue and asked < limit:
         path = queue.pop(0)
         if path in seen:
             continue
@@ -495,6 +499,7 @@ def _audit_problems(lab, pw: Passwords) -> list[str]:
     logs: list = []
     for _ in range(10):
         logs = [i for root in PG_LOGS if lab.read_file("db", root) for i in lab.walk("db", root) if i.kind == "file"]
+        logs = [lab.read_file("db", i.path) or i if i.content is None else i for i in logs]  # over the walk's 1 MiB
         if any(marker.encode() in blob for info in logs for blob in _unpacked(info.content or b"")):
             break
         time.sleep(0.5)
