@@ -86,6 +86,7 @@ if host.data.service == "app":
     server.shell(
         name="Restart the app on its new settings, and let it serve a few requests",
         commands=["for i in $(seq 50); do sv status stockroom >/dev/null 2>&1 && break; sleep 0.1; done; sv restart stockroom && for i in $(seq 300); do curl -fsS -o /dev/null http://127.0.0.1:8000/api/items && break; sleep 0.1; done && curl -fsS -o /dev/null http://127.0.0.1:8000/"],
+        _timeout=280,
     )
 
 if host.data.service == "web":

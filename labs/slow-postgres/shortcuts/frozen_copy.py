@@ -29,4 +29,5 @@ if host.data.service == "db":
     server.shell(
         name="Copy orders and their lines into an indexed schema the app reads first",
         commands=[f"{PSQL} -c \"{statement}\"" for statement in SQL],
+        _timeout=280,
     )
