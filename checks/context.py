@@ -35,6 +35,22 @@ class LabContext:
         self.instance = instance
         self.lab = lab  # the orchestrator.spec.Lab when the folder is known
         self.backend = backend
+        self.progress = None  # set by the check runner: a callback for a live line while a check waits
+
+    def wait_for(self, probe, *, what: str, seconds: float, every: float = 1.0):
+        """Call ``probe()`` until it returns something truthy or ``seconds`` pass; returns its
+        last answer. While it waits, the learner sees a live line ("what… 23 s of 75 s")."""
+        import time
+
+        started = time.monotonic()
+        while True:
+            answer = probe()
+            elapsed = time.monotonic() - started
+            if answer or elapsed >= seconds:
+                return answer
+            if self.progress is not None:
+                self.progress(f"{what}… {elapsed:.0f} s of {seconds:.0f} s")
+            time.sleep(min(every, max(0.0, seconds - elapsed)))
 
     @property
     def values(self) -> dict[str, str]:

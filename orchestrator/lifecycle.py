@@ -68,18 +68,32 @@ def _session_alive(session: str) -> bool:
     return True
 
 
-def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, session: str, progress: Progress) -> LabInstance:
-    """Create and start the services, wait for the environment, apply the break, mark complete."""
+def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, session: str, progress: Progress, workspace: bytes | None = None) -> LabInstance:
+    """Create and start the services, wait for the environment, put back a kept workspace, apply
+    the break (a build lab's setup), and mark the instance complete."""
     created = engine.create_services(lab, instance, tags, network, values, session)
     progress(f"starting {len(created)} service(s): {', '.join(created)}")
     engine.start(list(created.values()))
     progress("waiting for the environment")
     engine.wait_ready(lab, created)
     inst = engine.instance(lab.id, instance)
-    progress("breaking the environment (break.py)")
-    apply_deploy(inst, lab.path(lab.break_))
+    if workspace is not None:
+        progress(f"restoring your workspace ({lab.workspace.path} in {lab.workspace.service})")
+        engine.restore_path(inst, lab.workspace.service, lab.workspace.path, workspace)
+    verb = "preparing" if lab.kind == "build" else "breaking"
+    progress(f"{verb} the environment ({lab.prepare})")
+    apply_deploy(inst, lab.path(lab.prepare))
     inst.markers.append(engine.mark_complete(lab, instance, session))
     return inst
+
+
+def _save_workspace(engine, lab: Lab, inst: LabInstance, progress: Progress) -> bytes | None:
+    """The learner's workspace as an archive, when the lab keeps it across a reset."""
+    space = lab.workspace
+    if space is None or space.on_reset != "keep" or space.service not in inst.containers:
+        return None
+    progress(f"keeping your workspace ({space.path} in {space.service})")
+    return engine.save_path(inst, space.service, space.path)
 
 
 def _resume(engine, inst: LabInstance, lab: Lab, progress: Progress) -> LabInstance:
@@ -205,11 +219,12 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
         if found and found[0].network is not None:
             current = found[0]
             tags = engine.ensure_images(check_images(lab), progress, lab.folder)
+            workspace = _save_workspace(engine, lab, current, progress)
             progress("removing the old containers")
             engine.remove_services(current)
             session = _new_session()
             try:
-                inst = _build_and_break(engine, lab, instance, tags, current.network, current.values, session, progress)
+                inst = _build_and_break(engine, lab, instance, tags, current.network, current.values, session, progress, workspace)
             except KeyboardInterrupt:
                 _rollback(engine, key, None)
                 raise Interrupted(f"interrupted: reset of {key} rolled back; the lab is stopped", f"start it again with `labs start {lab.id}`") from None

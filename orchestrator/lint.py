@@ -460,6 +460,7 @@ def lint_folder(folder: Path, *, collect: bool = True) -> LintResult:
                 WARNING, str(files["solution"]), "server.shell without _if= runs on every apply, so the solution is not idempotent (the idempotence phase of `labs validate` will fail)",
                 line=line, fix="guard it: `_if=any_changed(op1, op2)` with the operations whose change needs it",
             ))
+    problems.extend(_scaffold_leftovers(files, str(raw.get("id", folder.name))))
     result.shortcuts = _check_shortcuts(folder, declared, problems)
     if "briefing" in files and not files["briefing"].read_text(encoding="utf-8", errors="replace").strip():
         problems.append(Problem(ERROR, str(files["briefing"]), "the briefing is empty", fix="write the incident ticket the learner starts from"))
@@ -499,7 +500,9 @@ def _validate_model(raw: dict, root, folder: Path, spec_file: str, problems: lis
 def _check_files(raw: dict, root, folder: Path, spec_file: str, problems: list[Problem]) -> dict[str, Path]:
     """Check each file field (from the raw YAML, so this works even when the spec is invalid)."""
     found: dict[str, Path] = {}
-    for name, default in FILE_FIELDS.items():
+    for key, default in FILE_FIELDS.items():
+        # A build lab's preparing deploy is `setup` (setup.py); it plays break's part here.
+        name, default = ("setup", "setup.py") if key == "break" and raw.get("kind") == "build" else (key, default)
         value = raw.get(name, default)
         if value is None and name == "solution_notes":
             continue
@@ -517,8 +520,25 @@ def _check_files(raw: dict, root, folder: Path, spec_file: str, problems: list[P
             where = "" if line else f" (the default for {name})"
             problems.append(Problem(ERROR, spec_file, f"file {value!r}{where} does not exist in {folder}", line=line, field=name, fix=f"create {folder / value} or change the {name} field"))
             continue
-        found[name] = folder / value
+        found[key] = folder / value
     return found
+
+
+def _scaffold_leftovers(files: dict[str, Path], lab_id: str) -> list[Problem]:
+    """Warn when a lab's briefing or SOLUTION.md is still the text `labs new` wrote."""
+    from orchestrator.scaffold import PLACEHOLDER, TEMPLATES
+
+    problems = []
+    for name, label in (("briefing", "briefing.md"), ("solution_notes", "SOLUTION.md")):
+        if name not in files:
+            continue
+        text = files[name].read_text(encoding="utf-8", errors="replace").strip()
+        for template in TEMPLATES.values():
+            scaffold = template / label
+            if scaffold.is_file() and text == scaffold.read_text(encoding="utf-8").replace(PLACEHOLDER, lab_id).strip():
+                problems.append(Problem(WARNING, str(files[name]), f"{label} is still the text `labs new` wrote", fix=f"write this lab's own {label}"))
+                break
+    return problems
 
 
 def _raw_services(raw: dict) -> dict[str, dict]:

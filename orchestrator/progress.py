@@ -68,3 +68,17 @@ def forget(key: str) -> None:
     if key in data:
         del data[key]
         save(data)
+
+
+def remember_stage(key: str, stage: str | None) -> None:
+    """The stage a staged lab's last check reached (hints follow it)."""
+    data = load()
+    entry = data.setdefault(key, {})
+    if entry.get("stage") != stage:
+        entry["stage"] = stage
+        save(data)
+
+
+def current_stage(key: str) -> str | None:
+    value = load().get(key, {}).get("stage")
+    return value if isinstance(value, str) else None

@@ -126,10 +126,28 @@ class Service(_Model):
         return env
 
 
+class Stage(_Model):
+    """An ordered group of objectives (tests marked ``@pytest.mark.stage("<id>")``), with its own hints."""
+
+    id: str = Field(pattern=ID_PATTERN, max_length=40)
+    title: str = Field(min_length=3, max_length=100)
+    hints: list[str] = []
+
+
+class Workspace(_Model):
+    """A folder of the learner's own in a service (a build lab's workstation): what they write
+    there — a deploy, a Dockerfile, a config — is what the checks read and run."""
+
+    service: str = Field(pattern=SERVICE_PATTERN, description="the service that holds the workspace")
+    path: str = Field(default="/workspace", pattern=r"^/[A-Za-z0-9._/-]*$", description="absolute path in that service")
+    on_reset: Literal["keep", "clear"] = Field(default="keep", description="keep: `labs reset` carries the learner's files into the fresh environment")
+
+
 class Lab(_Model):
     id: str = Field(pattern=ID_PATTERN, max_length=40)
     title: str = Field(min_length=3, max_length=100)
     summary: str = Field(min_length=3, max_length=400)
+    kind: Literal["repair", "build"] = Field(default="repair", description="repair: fix what break.py broke; build: ship what the ticket asks, from what setup.py prepared")
     difficulty: Literal["beginner", "intermediate", "advanced"]
     minutes: int = Field(ge=1, le=600, description="estimated minutes to solve")
     tags: list[str] = []
@@ -139,8 +157,11 @@ class Lab(_Model):
     values: dict[Annotated[str, Field(pattern=VALUE_PATTERN)], int] = Field(
         default={}, description="per-instance random values: name -> length (nonce is always there)"
     )
+    stages: list[Stage] = Field(default=[], description="ordered groups of objectives; `labs check` shows the current one and what is next")
+    workspace: Workspace | None = None
     briefing: str = "briefing.md"
-    break_: str = Field(default="break.py", alias="break")
+    break_: str | None = Field(default=None, alias="break", description="repair labs: the deploy that breaks the environment (default break.py)")
+    setup: str | None = Field(default=None, description="build labs: the deploy that prepares the environment (default setup.py)")
     solution: str = "solution.py"
     solution_notes: str | None = "SOLUTION.md"
     suite: str = "test_objectives.py"
@@ -158,7 +179,31 @@ class Lab(_Model):
         for name, length in self.values.items():
             if not 8 <= length <= 64:
                 raise ValueError(f"value {name!r}: length {length} must be between 8 and 64")
+        if self.kind == "build" and self.break_ is not None:
+            raise ValueError("a build lab prepares its environment with `setup:` (setup.py), not `break:`")
+        if self.kind == "repair" and self.setup is not None:
+            raise ValueError("a repair lab breaks its environment with `break:` (break.py); `setup:` is for kind: build")
+        if self.workspace is not None and self.workspace.service not in self.services:
+            raise ValueError(f"workspace.service {self.workspace.service!r} is not one of the services ({', '.join(self.services)})")
+        ids = [stage.id for stage in self.stages]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"stage ids must be unique (got {', '.join(ids)})")
         return self
+
+    @property
+    def prepare(self) -> str:
+        """The deploy that makes a fresh environment what the learner starts from: break.py for a
+        repair lab, setup.py for a build lab (or what the spec names)."""
+        if self.kind == "build":
+            return self.setup or "setup.py"
+        return self.break_ or "break.py"
+
+    def stage_hints(self, stage: str | None) -> list[str]:
+        """The hints for a stage (its own, if it has any), else the lab's."""
+        for candidate in self.stages:
+            if candidate.id == stage and candidate.hints:
+                return list(candidate.hints)
+        return list(self.hints)
 
     @property
     def main_service(self) -> str:
@@ -211,7 +256,7 @@ def load_lab(folder: Path) -> Lab:
         raise SpecError(f"{lab_yaml}: {_field_path(first['loc'])}: {message}{more}", "see `labs schema` for the format of lab.yaml") from None
     if lab.id != folder.name:
         raise SpecError(f"{lab_yaml}: id: {lab.id!r} does not match the folder name {folder.name!r}", f"rename the folder or set id: {folder.name}")
-    files = {"briefing": lab.briefing, "break": lab.break_, "solution": lab.solution, "suite": lab.suite}
+    files = {"briefing": lab.briefing, "setup" if lab.kind == "build" else "break": lab.prepare, "solution": lab.solution, "suite": lab.suite}
     if lab.solution_notes:
         files["solution_notes"] = lab.solution_notes
     for field, value in files.items():

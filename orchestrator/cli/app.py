@@ -142,7 +142,7 @@ def info(lab_id: LabArg, labs_dir: LabsDir = None, as_json: Json = False):
 @app.command()
 @handles_errors
 def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
-    """Start a lab, broken: build what is needed, start its services, break them, show the briefing."""
+    """Start a lab: build what is needed, start its services, break them (a build lab: prepare them), show the briefing."""
     from orchestrator.cli import render
     from orchestrator.lifecycle import start_lab
 
@@ -163,7 +163,10 @@ def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
 
     render.out.print(Markdown(lab.briefing_text))
     render.out.print()
-    render.out.print(f"[bold green]{inst.key} is running, and broken.[/]")
+    state = "ready for you to build on" if lab.kind == "build" else "and broken"
+    render.out.print(f"[bold green]{inst.key} is running, {state}.[/]")
+    if lab.workspace is not None:
+        render.out.print(f"  your workspace: {lab.workspace.path} in service {lab.workspace.service} (labs shell {lab.id} {lab.workspace.service}{flag})")
     for service, ports in inst.ports().items():
         render.out.print(f"  {service}: {', '.join(ports)}")
     render.out.print(f"  get in:   labs shell {lab.id}{flag}   (services: {', '.join(inst.services)})")
@@ -246,16 +249,23 @@ def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
 
     lab = _lab(lab_id, labs_dir)
     inst = running_instance(lab.id, _instance(instance))
-    with render.progress(f"checking {inst.key}", quiet=as_json):
-        report = run_checks(lab, inst)
+    from orchestrator.progress import remember_stage
+
+    with render.progress(f"checking {inst.key}", quiet=as_json) as update:
+        report = run_checks(lab, inst, progress=update)
+    if lab.stages:
+        remember_stage(inst.key, (report.current_stage or {}).get("id"))
     if as_json:
         render.print_json(report.to_dict())
     else:
         render.out.print(render.check_table(report))
         done = len(report.objectives) - len(report.failed)
         flag = _flag(inst.instance)
+        for line in render.stage_lines(report):
+            render.out.print(line)
         if report.passed:
-            render.out.print(f"[bold green]all {done} objectives pass.[/] Well done. `labs stop {lab.id}{flag}` when you are finished.")
+            what = "your build does everything the ticket asks" if lab.kind == "build" else "Well done"
+            render.out.print(f"[bold green]all {done} objectives pass.[/] {what}. `labs stop {lab.id}{flag}` when you are finished.")
         else:
             render.out.print(f"[bold]{done}/{len(report.objectives)} objectives pass.[/] Stuck? `labs hint {lab.id}{flag}`")
     if not report.passed:
@@ -268,14 +278,18 @@ def hint(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = Non
     """Show the next hint (one at a time; remembered until the lab is stopped)."""
     from orchestrator.cli import render
     from orchestrator.engine.instances import instance_key
-    from orchestrator.progress import next_hint
+    from orchestrator.progress import current_stage, next_hint
 
     lab = _lab(lab_id, labs_dir)
-    number, text, last = next_hint(instance_key(lab.id, _instance(instance)), lab.hints)
+    key = instance_key(lab.id, _instance(instance))
+    stage = (current_stage(key) or lab.stages[0].id) if lab.stages else None
+    hints = lab.stage_hints(stage)
+    number, text, last = next_hint(f"{key}#{stage}" if stage and hints != lab.hints else key, hints)
     if as_json:
-        render.print_json({"hint": number, "of": len(lab.hints), "text": text, "last": last})
+        render.print_json({"hint": number, "of": len(hints), "text": text, "last": last, "stage": stage})
         return
-    render.out.print(f"[bold]hint {number}/{len(lab.hints)}[/]: {text}")
+    where = f" (stage {stage})" if stage and hints != lab.hints else ""
+    render.out.print(f"[bold]hint {number}/{len(hints)}{where}[/]: {text}")
     if last:
         render.out.print("[dim]that was the last hint. `labs solve` applies the reference solution (and gives the answer away).[/]")
 
@@ -302,7 +316,7 @@ def solve(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
 @app.command()
 @handles_errors
 def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
-    """Put a lab back in its freshly broken state (your changes inside it are discarded)."""
+    """Put a lab back at its start: freshly broken, or freshly prepared for a build lab (your changes are discarded, a kept workspace excepted)."""
     from orchestrator.cli import render
     from orchestrator.lifecycle import reset_lab
 
@@ -312,7 +326,9 @@ def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     if as_json:
         render.print_json(inst.to_dict())
         return
-    render.out.print(f"[green]{inst.key} is back to its broken start.[/] Hints start over too.")
+    start_state = "freshly prepared start" if lab.kind == "build" else "broken start"
+    kept = f" Your workspace ({lab.workspace.path}) was kept." if lab.workspace is not None and lab.workspace.on_reset == "keep" else ""
+    render.out.print(f"[green]{inst.key} is back to its {start_state}.[/] Hints start over too.{kept}")
 
 
 @app.command()

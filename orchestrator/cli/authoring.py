@@ -106,9 +106,9 @@ def _summary(report, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from orchestrator.validate import PHASES
-
     from rich import box
+
+    from orchestrator.validate import PHASES, phase_title
 
     table = Table(title="validation", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     table.add_column("lab", no_wrap=True, min_width=min(30, max((len(lab.lab) for lab in report.labs), default=3)))
@@ -119,7 +119,7 @@ def _summary(report, console) -> None:
         name = f"[green]{escape(lab.lab)}[/]" if lab.ok else f"[bold red]{escape(lab.lab)}[/]"
         table.add_row(name, *(_mark(lab.phase(n)) for n in PHASES), f"{lab.seconds:.0f}s")
     console.print(table)
-    console.print("[dim]neg: the checks fail before the fix · idem: a second solve changes nothing · short: every known wrong fix (shortcuts/) is rejected[/]")
+    console.print("[dim]neg: the checks fail before the fix (a build lab: a fresh environment is not already built) · idem: a second solve changes nothing · short: every known wrong fix (shortcuts/) is rejected[/]")
     failures = [(lab, phase) for lab in report.labs for phase in lab.failures]
     if failures:
         console.print()
@@ -128,7 +128,7 @@ def _summary(report, console) -> None:
         detail.add_column("phase")
         detail.add_column("what failed", overflow="fold")
         for lab, phase in failures:
-            detail.add_row(escape(lab.lab), escape(phase.phase), escape(" ".join(phase.message.split())))
+            detail.add_row(escape(lab.lab), escape(phase_title(phase.phase, lab.kind)), escape(" ".join(phase.message.split())))
         console.print(detail)
 
 
@@ -247,19 +247,21 @@ def lint(labs: LabsArg = None, labs_dir: LabsDir = None, as_json: Json = False):
 def new(
     lab_id: Annotated[str, typer.Argument(help="the new lab's id: lowercase letters, digits, dashes", show_default=False)],
     directory: Annotated[Path, typer.Option("--dir", help="the folder to create the lab folder in")] = Path("."),
+    kind: Annotated[str, typer.Option("--kind", help="repair (the learner fixes what break.py broke) or build (the learner ships what the ticket asks, from what setup.py prepared)")] = "repair",
 ):
-    """Create a complete, working example lab to edit: spec, briefing, break, solution, checks."""
+    """Create a complete, working example lab to edit: spec, briefing, break (or setup), solution, checks."""
     from orchestrator.cli import render
     from orchestrator.scaffold import new_lab, template_files
 
-    folder = new_lab(lab_id, directory)
-    render.out.print(f"[green]created {folder}[/]")
-    for relative in template_files():
+    folder = new_lab(lab_id, directory, kind)
+    render.out.print(f"[green]created {folder}[/] ({kind} lab)")
+    for relative in template_files(kind):
         render.out.print(f"  {relative}")
     where = directory.resolve()
     render.out.print("\nnext:")
     render.out.print(f"  labs lint {folder}                     fast checks of the spec and files, no Docker")
-    render.out.print(f"  labs validate {lab_id} --labs-dir {where}   the full cycle: broken, solved, idempotent, reset, stopped")
+    cycle = "prepared, not already built, built by the reference, idempotent, reset, stopped" if kind == "build" else "broken, solved, idempotent, reset, stopped"
+    render.out.print(f"  labs validate {lab_id} --labs-dir {where}   the full cycle: {cycle}")
     render.out.print(f"  labs start {lab_id} --labs-dir {where}      play it as a learner")
     render.out.print("  docs/authoring.md explains every file.")
 

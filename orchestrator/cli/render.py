@@ -75,10 +75,30 @@ def check_table(report) -> Table:
     table.add_column("", width=2)
     table.add_column("objective")
     table.add_column("what the check saw", overflow="fold")
+    stage_titles = {stage["id"]: stage["title"] for stage in getattr(report, "stages", [])}
     for objective in report.objectives:
+        if stage_titles and objective.stage in stage_titles:
+            shown = f"[{stage_titles[objective.stage]}] {objective.title}"
+        else:
+            shown = objective.title
         mark = "[green]✓[/]" if objective.passed else ("[yellow]–[/]" if objective.outcome == "skipped" else "[red]✗[/]")
-        table.add_row(mark, escape(objective.title), escape(objective.message))
+        table.add_row(mark, escape(shown), escape(objective.message))
     return table
+
+
+def stage_lines(report) -> list[str]:
+    """Where the learner is in a staged lab: the current stage and what comes next."""
+    if not report.stages:
+        return []
+    current = report.current_stage
+    if current is None:
+        return [f"[green]every stage done[/] ({len(report.stages)} of {len(report.stages)})"]
+    number = report.stages.index(current) + 1
+    lines = [f"stage {number}/{len(report.stages)}: [bold]{escape(current['title'])}[/] ({current['passed']}/{current['total']} objectives pass)"]
+    upcoming = report.next_stage
+    if upcoming is not None:
+        lines.append(f"[dim]next: {escape(upcoming['title'])}[/]")
+    return lines
 
 
 def findings_table(findings) -> Table:

@@ -220,6 +220,24 @@ class DockerEngine:
             labels=self._labels(lab, instance, session, **{labels.MARKER: "complete"}),
         )
 
+    # -- the learner's files ----------------------------------------------------------------
+    def save_path(self, inst: LabInstance, service: str, path: str) -> bytes | None:
+        """A folder of a service as a tar archive (read by the engine), or None if it is absent."""
+        from docker.errors import NotFound as DockerNotFound
+
+        try:
+            stream, _ = inst.container(service).get_archive(path)
+        except DockerNotFound:
+            return None
+        return b"".join(stream)
+
+    def restore_path(self, inst: LabInstance, service: str, path: str, archive: bytes | None) -> None:
+        """Put back a folder saved by ``save_path`` (its parent must exist in the fresh container)."""
+        import posixpath
+
+        if archive:
+            inst.container(service).put_archive(posixpath.dirname(path.rstrip("/")) or "/", archive)
+
     # -- removing ------------------------------------------------------------------------
     def remove_instance(self, key: str | None, lab_id: str | None = None, session: str | None = None) -> int:
         """Remove every labelled container, network and volume of an instance (or all of them, or
