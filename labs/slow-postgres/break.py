@@ -130,7 +130,7 @@ if host.data.service == "db":
             "runuser -u postgres -- psql -X -q -f /tmp/labs-shop.sql >/tmp/labs-shop.log 2>&1 || { cat /tmp/labs-shop.log >&2; exit 1; }",
             "rm -f /tmp/labs-shop.sql /tmp/labs-shop.log",
         ],
-        _timeout=280,  # 3.6 M rows: far longer than one command's default on a busy machine
+        _timeout=600,  # 3.6 M rows: far longer than one command's default on a busy machine
     )
     # The support engineer's "quick refund" from yesterday, never committed:
     # their psql ran the UPDATE and then sat in a shell escape, so the session
