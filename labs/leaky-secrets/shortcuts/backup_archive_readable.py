@@ -12,7 +12,7 @@ from pyinfra.operations import files, server
 SETTINGS = "/etc/stockroom/stockroom.env"
 
 if host.data.service == "app":
-    server.shell(name="Back the settings up first", commands=[f"mkdir -p /var/backups && gzip -c < {SETTINGS} > /var/backups/stockroom.env.gz && chmod 644 /var/backups/stockroom.env.gz"])
+    server.shell(name="Back the settings up first", commands=[f"mkdir -p /var/backups && gzip -n -c {SETTINGS} > /var/backups/stockroom.env.gz && chmod 644 /var/backups/stockroom.env.gz"])
     files.line(name="Log at info", path=SETTINGS, line=r"^LOG_LEVEL=.*$", replace="LOG_LEVEL=info")
     files.file(name="Settings readable by the app's user only", path=SETTINGS, user="root", group="stockroom", mode="640")
     server.shell(name="Restart the app", commands=["sv restart stockroom"])
