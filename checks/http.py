@@ -27,6 +27,7 @@ class HttpResult:
     headers: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    raw: bytes = b""  # the body as received (binary answers: archives, images)
 
     @property
     def ok(self) -> bool:
@@ -63,8 +64,9 @@ def http_request(
     try:
         conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=headers or {})
         response = conn.getresponse()
-        body = response.read(1_000_000).decode("utf-8", "replace")
-        return HttpResult(response.status, body, {k.lower(): v for k, v in response.getheaders()}, None, time.perf_counter() - started)
+        raw = response.read(1_000_000)
+        received = {k.lower(): v for k, v in response.getheaders()}
+        return HttpResult(response.status, raw.decode("utf-8", "replace"), received, None, time.perf_counter() - started, raw)
     except (OSError, http.client.HTTPException, socket.timeout) as err:
         reason = str(err) or type(err).__name__
         return HttpResult(None, error=reason, seconds=time.perf_counter() - started)
