@@ -74,10 +74,6 @@ def _world_open(lab) -> list[str]:
             problems.append(f"{entry.path} is writable by every user (mode {mode:04o})")
         elif entry.kind == "file" and mode & 0o004:
             problems.append(f"{entry.path} is readable by every user (mode {mode:04o})")
-        for acl in entry.acl:
-            kind, _, rest = acl.partition(":")
-            if kind in ("user", "group") and rest.split(":")[0] in ("", "nobody", "nogroup", "users") and rest.split(":")[0] != "" and "r" in rest.split(":")[-1]:
-                problems.append(f"{entry.path} has an ACL entry {acl!r} that opens it to everyone")
     return problems
 
 
