@@ -28,6 +28,11 @@ while True:
             except OSError as err:
                 print(f"shipper: cannot open {path}: {err}", file=sys.stderr, flush=True)
     for handle in followed.values():
+        try:
+            if os.fstat(handle.fileno()).st_size < handle.tell():
+                handle.seek(0)  # truncated in place (copytruncate): start over
+        except OSError:
+            pass
         while True:
             chunk = handle.read(1 << 20)
             if not chunk:
