@@ -2,7 +2,10 @@
 
 Each test of a lab's suite is an objective: its docstring's first line (or its
 name) is what the learner reads, and its assertion message is what the probe
-saw and where to look. pytest runs inside this process (no interpreter
+saw and where to look. An objective marked ``@pytest.mark.discovery("what remains")`` is a
+search (every place a secret leaks, every copy of a file): when it fails the learner reads
+only that something remains, never the list of places, unless the caller asks to ``reveal``
+it (``labs validate`` does, for authors). pytest runs inside this process (no interpreter
 start-up), with plugin autoloading off so nothing else on the machine changes
 the run.
 """
@@ -30,6 +33,7 @@ class Objective:
     message: str = ""  # for a failure: what the probe saw, and where to look
     seconds: float = 0.0
     stage: str | None = None  # the stage it belongs to (``@pytest.mark.stage("id")``), if any
+    discovery: bool = False  # a search objective: its failure says that something remains, not where
 
 
 @dataclass
@@ -104,12 +108,17 @@ def _failure_message(report) -> str:
     return message or "failed (no message)"
 
 
+DISCOVERY_VERDICT = "something still remains — keep looking"
+
+
 class _Collector:
     """A pytest plugin object that records each test's outcome."""
 
-    def __init__(self, context, progress=None):
+    def __init__(self, context, progress=None, reveal: bool = False):
         self.context = context
         self.progress = progress
+        self.reveal = reveal
+        self.discovery: dict[str, str] = {}  # nodeid -> the verdict a failing search objective shows
         self.docs: dict[str, str | None] = {}
         self.names: dict[str, str] = {}
         self.stages: dict[str, str | None] = {}
@@ -128,6 +137,9 @@ class _Collector:
             function = getattr(item, "function", None)
             self.docs[item.nodeid] = getattr(function, "__doc__", None)
             self.names[item.nodeid] = item.name
+            marker = item.get_closest_marker("discovery")
+            if marker is not None:
+                self.discovery[item.nodeid] = str(marker.args[0]) if marker.args else DISCOVERY_VERDICT
             stage = item.get_closest_marker("stage")
             self.stages[item.nodeid] = str(stage.args[0]) if stage and stage.args else None
             budget = item.get_closest_marker("budget")
@@ -156,14 +168,22 @@ class _Collector:
                 title=objective_title(name, self.docs.get(nodeid)),
                 passed=passed,
                 outcome=outcome,
-                message="" if passed else (_skip_reason(report) if report.skipped else _failure_message(report)),
+                message="" if passed else (_skip_reason(report) if report.skipped else self._verdict(nodeid, report)),
                 seconds=round(report.duration, 3),
                 stage=self.stages.get(nodeid),
+                discovery=nodeid in self.discovery,
             )
         elif report.when == "teardown" and report.failed and nodeid in self.results:
             self.results[nodeid].passed = False
             self.results[nodeid].outcome = "error"
             self.results[nodeid].message = f"cleanup after the check failed: {_failure_message(report)}"
+
+
+    def _verdict(self, nodeid: str, report) -> str:
+        detail = _failure_message(report)
+        if nodeid not in self.discovery or report.when != "call":
+            return detail
+        return f"{self.discovery[nodeid]}\n(found: {detail})" if self.reveal else self.discovery[nodeid]
 
 
 def _skip_reason(report) -> str:
@@ -187,13 +207,14 @@ def forget_suite_modules(folder: Path) -> None:
             del sys.modules[name]
 
 
-def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None, progress=None) -> CheckReport:
+def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None, *, progress=None, reveal: bool = False) -> CheckReport:
     """Run the suite of ``lab`` against instance ``key`` and return every objective's verdict.
-    ``progress`` (optional) hears which objective runs, and what a slow one is waiting for."""
+    ``progress`` (optional) hears which objective runs and what a slow one waits for;
+    ``reveal``: failing discovery objectives say what they found, for authors."""
     import pytest
 
     suite = lab.path(lab.suite)
-    collector = _Collector(context, progress)
+    collector = _Collector(context, progress, reveal)
     if context is not None and progress is not None:
         context.progress = progress
     args = [
@@ -227,7 +248,7 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     return report
 
 
-def run_checks(lab: Lab, instance: LabInstance, progress=None) -> CheckReport:
+def run_checks(lab: Lab, instance: LabInstance, *, progress=None, reveal: bool = False) -> CheckReport:
     """Check a running instance of ``lab``: one verdict per objective of its suite."""
     from checks.context import LabContext
     from orchestrator.engine.client import connect
@@ -235,4 +256,4 @@ def run_checks(lab: Lab, instance: LabInstance, progress=None) -> CheckReport:
     # Reuse the connection the instance was found with; connect only for an instance with no containers.
     client = next(iter(instance.containers.values())).client if instance.containers else connect()
     context = LabContext(client, instance, lab)
-    return run_suite(lab, instance.key, context, progress=progress)
+    return run_suite(lab, instance.key, context, progress=progress, reveal=reveal)

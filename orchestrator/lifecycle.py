@@ -15,6 +15,7 @@ import socket
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.engine import open_engine
 from orchestrator.engine.docker_engine import LostClaim, instance_sessions
@@ -26,6 +27,13 @@ from orchestrator.spec import Lab
 
 Progress = Callable[[str], None]
 _ALPHABET = string.ascii_letters + string.digits
+
+
+def check_images(lab: Lab) -> list[str]:
+    """The images a lab needs: its services', and the probe image its checks run tools from."""
+    from orchestrator.engine.probes import PROBE_IMAGE
+
+    return [*(s.image for s in lab.services.values()), PROBE_IMAGE]
 
 
 def _quiet(_: str) -> None:
@@ -137,7 +145,7 @@ def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
                     f"lab {key} is degraded: {', '.join(inst.missing) or 'its network'} missing",
                     f"`labs reset {lab.id}` rebuilds it broken, or `labs stop {lab.id}` removes it",
                 )
-        tags = engine.ensure_images([s.image for s in lab.services.values()], progress, lab.folder)
+        tags = engine.ensure_images(check_images(lab), progress, lab.folder)
         engine.check_ports(lab, instance)
         values = generate_values(lab)
         session = _new_session()
@@ -210,7 +218,7 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
         found = engine.instances(key=key)
         if found and found[0].network is not None:
             current = found[0]
-            tags = engine.ensure_images([s.image for s in lab.services.values()], progress, lab.folder)
+            tags = engine.ensure_images(check_images(lab), progress, lab.folder)
             workspace = _save_workspace(engine, lab, current, progress)
             progress("removing the old containers")
             engine.remove_services(current)
@@ -232,13 +240,13 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
     return start_lab(lab, instance, progress)
 
 
-def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE) -> DeployResult:
-    """Apply the reference solution to a running instance."""
+def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, deploy: Path | None = None) -> DeployResult:
+    """Apply the reference solution (or ``deploy``, another fix such as a shortcut) to a running instance."""
     engine = open_engine()
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"solve {lab.id}"), engine.errors(f"solving {key}"):
         inst = engine.instance(lab.id, instance)
-        return apply_deploy(inst, lab.path(lab.solution))
+        return apply_deploy(inst, deploy or lab.path(lab.solution))
 
 
 def lab_status(lab_id: str | None = None) -> list[LabInstance]:

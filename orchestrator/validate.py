@@ -9,7 +9,9 @@ For each lab, in an instance of its own (a unique name such as ``v1a2b3c4d``):
 5. ``solution``: the reference solution applies and every objective passes;
 6. ``idempotence``: a second run of the solution changes nothing;
 7. ``reset``: the faults come back, so the checks fail again;
-8. ``stop``: nothing labelled with the instance is left in the engine.
+8. ``shortcuts``: each known wrong fix in ``shortcuts/*.py``, applied to a freshly broken
+   instance (reset between them), leaves at least one objective failing;
+9. ``stop``: nothing labelled with the instance is left in the engine.
 
 Each lab runs in a worker process of its own (``python -c 'from orchestrator.validate
 import worker_main; ...'``): pytest keeps module state between runs in one process and
@@ -36,14 +38,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.engine.probes import PROBE_IMAGE
 from orchestrator.errors import Interrupted, LabsError, UsageError
+from orchestrator.lifecycle import check_images
 
 if TYPE_CHECKING:
     from orchestrator.check_runner import CheckReport
     from orchestrator.lint import LintResult
     from orchestrator.spec import Lab
 
-PHASES = ("lint", "build", "start", "negative-control", "solution", "idempotence", "reset", "stop")
+PHASES = ("lint", "build", "start", "negative-control", "solution", "idempotence", "reset", "shortcuts", "stop")
 
 # A build lab's phases mean other things, and are named for them where people read them
 # (the summary, the JUnit report); the phase keys above stay the same for machines.
@@ -93,6 +97,7 @@ class PhaseResult:
     message: str = ""
     seconds: float = 0.0
     objectives: dict[str, bool] | None = None  # for the phases that run the checks: name -> passed
+    cases: list[dict] | None = None  # the shortcuts phase: one {name, status, message, seconds, caught_by} each
 
     @property
     def failed(self) -> bool:
@@ -224,7 +229,8 @@ class _Phases:
                 raise KeyboardInterrupt
             passed, message = outcome[0], outcome[1]
             objectives = outcome[2] if len(outcome) > 2 else None
-            phase = PhaseResult(name, PASSED if passed else FAILED, message, objectives=objectives)
+            cases = outcome[3] if len(outcome) > 3 else None
+            phase = PhaseResult(name, PASSED if passed else FAILED, message, objectives=objectives, cases=cases)
         except (KeyboardInterrupt, SystemExit, Interrupted):
             raise  # stop everything: validate_lab removes the instance on the way out
         except Exception as err:  # noqa: BLE001 - every failure becomes the phase's verdict
@@ -285,6 +291,7 @@ def validate_lab(
     from orchestrator.check_runner import run_checks
     from orchestrator.engine import open_engine
     from orchestrator.lifecycle import reset_lab, running_instance, solve_lab, start_lab
+    from orchestrator.lint import read_shortcuts
 
     started = time.perf_counter()
     result = LabValidation(lab.id, str(lab.folder), kind=lab.kind)
@@ -297,12 +304,12 @@ def validate_lab(
         return lambda text: phases.say(phase, text)
 
     def check():
-        report = run_checks(lab, running_instance(lab.id, instance))
+        report = run_checks(lab, running_instance(lab.id, instance), reveal=True)
         return report
 
     if build:
         def do_build():
-            tags = open_engine().ensure_images([s.image for s in lab.services.values()], say("build"), lab.folder)
+            tags = open_engine().ensure_images(check_images(lab), say("build"), lab.folder)
             return True, ", ".join(tags.values())
 
         if phases.run("build", "building images (cached)", do_build).failed:
@@ -364,11 +371,15 @@ def validate_lab(
                                f"({lab.prepare} must act on a fresh container every time, without relying on state kept outside it)"), _objectives(report)
             return True, f"{len(report.failed)}/{len(report.objectives)} objectives fail again after reset", _objectives(report)
 
+        def shortcuts():
+            return try_shortcuts(lab, instance, check, keep=keep, say=say("shortcuts"))
+
         steps = [
             ("negative-control", "a fresh environment must not already meet the objectives" if building else "checks must fail before the fix", negative),
             ("solution", "applying the reference solution; checks must pass", solution),
             ("idempotence", "applying the solution again; nothing may change", idempotence),
             ("reset", "resetting; checks must fail again", reset),
+            ("shortcuts", "applying each known wrong fix to a fresh broken instance; checks must fail", shortcuts),
         ]
         for name, intro, body in steps:
             if not started_ok:
@@ -377,6 +388,8 @@ def validate_lab(
                 phases.skip([name], "not run: --keep stops at the first failure")
             elif name == "idempotence" and "first" not in applied:
                 phases.skip([name], "not run: the solution did not apply")
+            elif name == "shortcuts" and not read_shortcuts(lab.folder):
+                phases.skip([name], "the lab ships no shortcuts/ (known wrong fixes the checks must reject)")
             else:
                 phases.run(name, intro, body)
 
@@ -397,6 +410,42 @@ def validate_lab(
     finally:
         result.seconds = time.perf_counter() - started
     return result
+
+
+def try_shortcuts(lab: Lab, instance: str, check: Callable[[], CheckReport], *, keep: bool = False, say=lambda text: None):
+    """The shortcuts phase: each known wrong fix applied to a fresh broken instance (the first
+    one to the instance the reset phase left; a reset before each of the others); the checks
+    must fail on every one. Returns (passed, message, None, cases), one case per shortcut."""
+    from orchestrator.lifecycle import reset_lab, solve_lab
+    from orchestrator.lint import read_shortcuts
+
+    cases: list[dict] = []
+    for index, shortcut in enumerate(read_shortcuts(lab.folder)):
+        started = time.perf_counter()
+        if index:
+            say(f"resetting before shortcut {shortcut.name}")
+            reset_lab(lab, instance)
+        say(f"applying shortcut {shortcut.name}: {shortcut.summary}")
+        case = {"name": shortcut.name, "doc": shortcut.summary, "status": PASSED, "message": "", "caught_by": []}
+        try:
+            solve_lab(lab, instance, deploy=shortcut.path)
+        except Exception as err:  # noqa: BLE001 - a shortcut that cannot apply fails its own case
+            case.update(status=FAILED, message=f"the shortcut does not apply: {_error_text(err)}")
+        else:
+            report = check()
+            case["caught_by"] = [o.id for o in report.failed]
+            if report.passed:
+                case.update(status=FAILED, message=f"every objective passes after this wrong fix ({shortcut.summary}): the checks accept it")
+            else:
+                case["message"] = f"rejected by {', '.join(case['caught_by'])}"
+        case["seconds"] = round(time.perf_counter() - started, 2)
+        cases.append(case)
+        if _STOPPING.is_set() or (keep and case["status"] == FAILED):
+            break
+    failed = [c for c in cases if c["status"] == FAILED]
+    if failed:
+        return False, "; ".join(f"shortcut {c['name']}: {c['message']}" for c in failed), None, cases
+    return True, f"{len(cases)} shortcut(s) rejected: " + "; ".join(f"{c['name']} ({c['message']})" for c in cases), None, cases
 
 
 # --------------------------------------------------------------------------- worker processes
@@ -753,11 +802,11 @@ def validate(
         from orchestrator.engine import open_engine
 
         open_engine()  # EngineUnavailable here is one clear error, not a failure per lab
-        builds = _build_all([(lints[f][1].lab_id, f, lints[f][1].images) for f in runnable], progress)
+        builds = _build_all([(lints[f][1].lab_id, f, [*lints[f][1].images, PROBE_IMAGE]) for f in runnable], progress)
         job_list: list[_Job] = []
         for folder in runnable:
             lint_phase, lint = lints[folder]
-            phases = [builds[(folder, i)] for i in lint.images]
+            phases = [builds[(folder, i)] for i in [*lint.images, PROBE_IMAGE]]
             failed = [p for p in phases if p.failed]
             build = failed[0] if failed else PhaseResult(
                 "build", PASSED, ", ".join(p.message for p in phases), round(sum(p.seconds for p in phases), 2)
@@ -818,10 +867,11 @@ def junit_xml(report: ValidationReport) -> str:
     root = ET.Element("testsuites", name="labs validate", time=f"{report.seconds:.2f}")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for lab in report.labs:
-        failures = sum(1 for p in lab.phases if p.status == FAILED)
+        cases = [c for p in lab.phases for c in (p.cases or [])]
+        failures = sum(1 for p in lab.phases if p.status == FAILED) + sum(1 for c in cases if c["status"] == FAILED)
         skipped = sum(1 for p in lab.phases if p.status == SKIPPED)
         suite = ET.SubElement(
-            root, "testsuite", name=lab.lab, tests=str(len(lab.phases)), failures=str(failures),
+            root, "testsuite", name=lab.lab, tests=str(len(lab.phases) + len(cases)), failures=str(failures),
             errors="0", skipped=str(skipped), time=f"{lab.seconds:.2f}",
         )
         props = ET.SubElement(suite, "properties")
@@ -836,7 +886,14 @@ def junit_xml(report: ValidationReport) -> str:
                 ET.SubElement(case, "skipped", message=phase.message)
             elif phase.message:
                 ET.SubElement(case, "system-out").text = phase.message
-        totals["tests"] += len(lab.phases)
+            for shortcut in phase.cases or []:  # one test case per shortcut the lab ships
+                sub = ET.SubElement(suite, "testcase", classname=f"labs.{lab.lab}.{phase.phase}", name=f"shortcut {shortcut['name']}", time=f"{shortcut.get('seconds', 0):.2f}")
+                if shortcut["status"] == FAILED:
+                    failure = ET.SubElement(sub, "failure", message=shortcut["message"][:500], type="labs.validate.shortcut")
+                    failure.text = f"{shortcut.get('doc', '')}\n{shortcut['message']}"
+                else:
+                    ET.SubElement(sub, "system-out").text = f"{shortcut.get('doc', '')}\n{shortcut['message']}"
+        totals["tests"] += len(lab.phases) + len(cases)
         totals["failures"] += failures
         totals["skipped"] += skipped
     for name, value in totals.items():

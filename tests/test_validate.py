@@ -87,14 +87,47 @@ def test_every_shipped_lab_validates(engine, labs, tmp_path):
         assert sorted(lab["lab"] for lab in report["labs"]) == shipped
         suites = {s.get("name"): s for s in ET.parse(junit).getroot().findall("testsuite")}
         assert set(suites) == set(shipped)
-        for suite in suites.values():
-            assert [c.get("name") for c in suite.findall("testcase")] == list(PHASES)
+        for name, suite in suites.items():
+            assert [c.get("name") for c in suite.findall("testcase") if c.get("classname") == f"labs.{name}"] == list(PHASES)
+            shortcuts = sorted(p.stem for p in (REPO / "labs" / name / "shortcuts").glob("[!_]*.py"))
+            assert [c.get("name") for c in suite.findall(f"testcase[@classname='labs.{name}.shortcuts']")] == [f"shortcut {s}" for s in shortcuts]
         for lab in report["labs"]:
             assert lab["instance"].startswith("v") and lab["instance"] != "default"
             _assert_nothing_left(engine, lab["lab"], lab["instance"])
     finally:
         for lab in report.get("labs", []):
             _cleanup(engine, lab["lab"], lab.get("instance"))
+
+
+def test_a_shortcut_that_passes_the_checks_fails_validation_naming_it(engine, labs, tmp_path):
+    """The scaffold plus a "shortcut" that is really a valid fix: the checks accept it, so the
+    shortcuts phase fails and names it; the scaffold's own shortcut is still rejected; each
+    shortcut is a JUnit test case and a case in --json."""
+    from orchestrator.scaffold import new_lab
+
+    folder = new_lab("shortcut-demo", tmp_path)
+    (folder / "shortcuts" / "really-a-fix.py").write_text((folder / "solution.py").read_text().replace(
+        '"""The reference solution', '"""Not a shortcut at all: the reference solution under another name.\n\nThe reference solution', 1
+    ).replace('Path(__file__).parent / "files"', 'Path(__file__).parent.parent / "files"'))
+    junit = tmp_path / "junit.xml"
+    result, report = labs.json("validate", str(folder), "--junit", str(junit), timeout=400)
+    lab = report["labs"][0]
+    try:
+        assert result.returncode == 1 and not lab["ok"]
+        statuses = {p["phase"]: p["status"] for p in lab["phases"]}
+        assert statuses["shortcuts"] == "failed" and statuses["solution"] == "passed" and statuses["stop"] == "passed", statuses
+        phase = next(p for p in lab["phases"] if p["phase"] == "shortcuts")
+        assert "shortcut really-a-fix" in phase["message"] and "world-writable-page" not in phase["message"]
+        cases = {c["name"]: c for c in phase["cases"]}
+        assert cases["really-a-fix"]["status"] == "failed" and cases["really-a-fix"]["caught_by"] == []
+        assert cases["world-writable-page"]["status"] == "passed" and cases["world-writable-page"]["caught_by"] == ["test_page_not_world_writable"]
+        suite = ET.parse(junit).getroot().find("testsuite")
+        junit_cases = {c.get("name"): c for c in suite.findall("testcase")}
+        assert junit_cases["shortcut really-a-fix"].find("failure") is not None
+        assert junit_cases["shortcut world-writable-page"].find("failure") is None
+        _assert_nothing_left(engine, "shortcut-demo", lab["instance"])
+    finally:
+        _cleanup(engine, "shortcut-demo", lab.get("instance"))
 
 
 def test_broken_labs_fail_naming_lab_and_phase(engine, labs, tmp_path):
