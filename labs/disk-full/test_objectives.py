@@ -91,6 +91,7 @@ def _mb(size: float) -> str:
 
 
 def _upload_problem(lab) -> str | None:
+    _wait_for_service(lab)
     name = "check-upload.bin"  # the same name each time: checks must not fill the disk themselves
     body = (lab.trace_id() + "\n").encode() * (UPLOAD_BYTES // 28)
     resp = lab.http(SERVICE, PORT, f"/upload?name={name}", method="POST", body=body, timeout=30)
@@ -187,6 +188,7 @@ def _earlier_problems(lab) -> list[str]:
 
 
 def _wait_for_service(lab) -> None:
+    """Give the service a moment to (re)start under runit: a just-restarted service is not a broken one."""
     for _ in range(40):
         if lab.http(SERVICE, PORT, "/healthz").ok:
             return

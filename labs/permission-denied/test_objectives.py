@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import stat
+import time
 
 UPLOADS = "/srv/media/uploads"
 SERVICE, UPLOAD_PORT, PUBLISHER_PORT = "media", 8000, 8081
@@ -37,8 +38,18 @@ def _describe(info) -> str:
     return f"owner uid {info.uid}, group gid {info.gid}, mode {stat.S_IMODE(info.mode):04o}" + (f", ACL {' '.join(info.acl)}" if info.acl else "")
 
 
+def _wait_for_services(lab, seconds: float = 10) -> None:
+    """Give services a moment to (re)start under runit: a just-restarted service is not a broken one."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if lab.http(SERVICE, UPLOAD_PORT, "/healthz").ok and lab.http(SERVICE, PUBLISHER_PORT, "/healthz").ok:
+            return
+        time.sleep(0.3)
+
+
 def _upload(lab) -> tuple[str | None, str, str]:
     """Upload a fresh file; returns (problem or None, name, content)."""
+    _wait_for_services(lab)
     name = f"check-{secrets.token_hex(6)}.jpg"
     content = f"JFIF product photo {lab.trace_id()} {lab.nonce}\n"
     resp = lab.http(SERVICE, UPLOAD_PORT, f"/upload?name={name}", method="POST", body=content, headers={"Content-Type": "image/jpeg"}, timeout=10)
@@ -142,13 +153,6 @@ def test_uploads_private(lab):
 def test_survives_restart(lab):
     """Uploads and the publisher still work after a restart of every service"""
     lab.restart_all()
-    problem = None
-    for _ in range(30):  # the services start under runit a moment after the container
-        if lab.http(SERVICE, UPLOAD_PORT, "/healthz").ok and lab.http(SERVICE, PUBLISHER_PORT, "/healthz").ok:
-            break
-        import time
-
-        time.sleep(0.3)
     problem, name, content = _upload(lab)
     if problem is None:
         problem = _publisher_problem(lab, name, content)

@@ -55,6 +55,7 @@ def _quote(lab, sku: str, timeout: float = 4):
 def _latency_problem(lab) -> str | None:
     """Alternate a price request and a health check; slow only when the price API's median is
     many times the health check's, by a margin no busy machine explains."""
+    _wait_for_shop(lab)
     sku = f"SKU-{lab.nonce[:10]}"
     quotes, checks, failed = [], [], []
     for _ in range(6):
