@@ -9,16 +9,14 @@ and nothing else).
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from tests.lab_driver import LabDriver
 
 pytestmark = pytest.mark.docker
 
+SERVICE = "media"
 LAB = "permission-denied"
-SHORTCUTS = Path(__file__).resolve().parent.parent / "labs" / LAB / "shortcuts"
 ALL = {
     "test_upload_stored",
     "test_publisher_serves_new_upload",
@@ -28,50 +26,17 @@ ALL = {
 }
 
 
-def _check(labs, name: str) -> tuple[dict, str]:
-    result, report = labs.json("check", LAB, "--instance", name, timeout=300)
-    return {o["id"]: o for o in report["objectives"]}, result.stdout + result.stderr
-
-
-def _failing(objectives: dict) -> set[str]:
-    return {name for name, o in objectives.items() if not o["passed"]}
-
-
-def _shell(labs, name: str, script: str) -> None:
-    result = labs("shell", LAB, "media", "--instance", name, "--", "sh", "-c", script, timeout=120)
-    assert result.returncode == 0, f"`{script}` failed: {result.stdout}{result.stderr}"
-
-
-def _reset(labs, name: str) -> None:
-    result = labs("reset", LAB, "--instance", name, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def _apply(labs, name: str, deploy: Path) -> None:
-    """Apply a pyinfra deploy to the running instance (as `labs validate` applies a shortcut)."""
-    code = (
-        "import sys; from orchestrator.lifecycle import running_instance; from orchestrator.provision import apply_deploy; "
-        "apply_deploy(running_instance(sys.argv[1], sys.argv[2]), __import__('pathlib').Path(sys.argv[3]))"
-    )
-    result = subprocess.run([sys.executable, "-c", code, LAB, name, str(deploy)], capture_output=True, text=True, timeout=300, env=labs.env)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
-    objectives, output = _check(labs, instance_name)
+    driver = LabDriver(labs, LAB, instance_name, SERVICE)
+    failing, objectives, output = driver.failing()
     assert set(objectives) == ALL, output
-    assert _failing(objectives) == ALL - {"test_uploads_private"}, output
+    assert failing == ALL - {"test_uploads_private"}, output
     assert "Permission denied" in objectives["test_upload_stored"]["message"]
     assert "hotfix-banner.jpg" in objectives["test_publisher_serves_earlier_uploads"]["message"]
 
-    solved, first = labs.json("solve", LAB, "--instance", instance_name, timeout=300)
-    assert solved.returncode == 0 and first["changed"] > 0, solved.stdout + solved.stderr
-    objectives, output = _check(labs, instance_name)
-    assert not _failing(objectives), output
-    again, second = labs.json("solve", LAB, "--instance", instance_name, timeout=300)
-    assert again.returncode == 0 and second["changed"] == 0, f"the reference solution is not idempotent: {second}"
+    driver.solve_and_pass()
 
 
 ALTERNATIVES = {
@@ -92,12 +57,7 @@ ALTERNATIVES = {
 def test_alternative_fixes_pass(labs, lab_instance, instance_name):
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
-    for number, (label, script) in enumerate(ALTERNATIVES.items()):
-        if number:
-            _reset(labs, instance_name)
-        _shell(labs, instance_name, script)
-        objectives, output = _check(labs, instance_name)
-        assert not _failing(objectives), f"valid fix {label!r} was rejected:\n{output}"
+    LabDriver(labs, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
 
 
 def test_shortcuts_fail(labs, lab_instance, instance_name):
@@ -109,10 +69,4 @@ def test_shortcuts_fail(labs, lab_instance, instance_name):
         "owner_only": "test_publisher_serves_new_upload",
         "publisher_as_root": "test_uploads_private",
     }
-    assert {p.stem for p in SHORTCUTS.glob("*.py")} == set(expected)
-    for number, (shortcut, objective) in enumerate(sorted(expected.items())):
-        if number:
-            _reset(labs, instance_name)
-        _apply(labs, instance_name, SHORTCUTS / f"{shortcut}.py")
-        objectives, output = _check(labs, instance_name)
-        assert objective in _failing(objectives), f"shortcut {shortcut} was not caught by {objective}:\n{output}"
+    LabDriver(labs, LAB, instance_name, SERVICE).shortcuts_fail(expected)
