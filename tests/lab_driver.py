@@ -18,6 +18,13 @@ class LabDriver:
     def __init__(self, labs, lab: str, instance: str, service: str):
         self.labs, self.lab, self.instance, self.service = labs, lab, instance, service
 
+    @classmethod
+    def start(cls, labs, lab_instance, lab: str, instance: str, service: str) -> LabDriver:
+        """Start a broken instance (removed by the ``lab_instance`` fixture afterwards)."""
+        started = lab_instance(lab)
+        assert started.returncode == 0, started.stdout + started.stderr
+        return cls(labs, lab, instance, service)
+
     def check(self) -> tuple[dict, str]:
         """Objectives by id, and the command's output for assertion messages."""
         result, report = self.labs.json("check", self.lab, "--instance", self.instance, timeout=400)

@@ -22,9 +22,7 @@ SCHEDULED = {"test_report_written_on_schedule", "test_report_for_this_site", "te
 
 
 def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-    driver = LabDriver(labs, LAB, instance_name, SERVICE)
+    driver = LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE)
     failing, objectives, output = driver.failing()
     assert failing == SCHEDULED, output
     assert "/etc/cron.d/warehouse-report" in objectives["test_report_written_on_schedule"]["message"]
@@ -43,17 +41,13 @@ ALTERNATIVES = {
 
 
 def test_alternative_fixes_pass(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-    LabDriver(labs, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
+    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
 
 
 def test_shortcuts_fail(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
     expected = {
         "static_report": "test_report_has_fresh_numbers",
         "loop_by_hand": "test_report_written_on_schedule",
         "file_rules_only": "test_report_written_on_schedule",
     }
-    LabDriver(labs, LAB, instance_name, SERVICE).shortcuts_fail(expected)
+    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).shortcuts_fail(expected)

@@ -20,9 +20,7 @@ ALL = {"test_uploads_work", "test_space_is_back", "test_earlier_uploads_kept", "
 
 
 def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-    driver = LabDriver(labs, LAB, instance_name, SERVICE)
+    driver = LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE)
     failing, objectives, output = driver.failing()
     assert failing == ALL - {"test_earlier_uploads_kept"}, output
     assert "No space left on device" in objectives["test_uploads_work"]["message"]
@@ -60,18 +58,14 @@ ALTERNATIVES = {
 
 
 def test_alternative_fixes_pass(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-    LabDriver(labs, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
+    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
 
 
 def test_shortcuts_fail(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
     expected = {
         "delete_the_log_again": "test_space_is_back",
         "stop_the_shipper": "test_space_is_back",
         "delete_uploads": "test_earlier_uploads_kept",
         "path_fixed_no_reopen": "test_rotation_will_keep_space_free",
     }
-    LabDriver(labs, LAB, instance_name, SERVICE).shortcuts_fail(expected)
+    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).shortcuts_fail(expected)

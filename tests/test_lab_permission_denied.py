@@ -27,9 +27,7 @@ ALL = {
 
 
 def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-    driver = LabDriver(labs, LAB, instance_name, SERVICE)
+    driver = LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE)
     failing, objectives, output = driver.failing()
     assert set(objectives) == ALL, output
     assert failing == ALL - {"test_uploads_private"}, output
@@ -55,18 +53,14 @@ ALTERNATIVES = {
 
 
 def test_alternative_fixes_pass(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-    LabDriver(labs, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
+    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
 
 
 def test_shortcuts_fail(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
     expected = {
         "chmod_777": "test_uploads_private",
         "run_as_root": "test_uploads_private",
         "owner_only": "test_publisher_serves_new_upload",
         "publisher_as_root": "test_uploads_private",
     }
-    LabDriver(labs, LAB, instance_name, SERVICE).shortcuts_fail(expected)
+    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).shortcuts_fail(expected)

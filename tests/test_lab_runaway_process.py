@@ -19,9 +19,7 @@ LAB = "runaway-process"
 
 
 def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-    driver = LabDriver(labs, LAB, instance_name, SERVICE)
+    driver = LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE)
     failing, objectives, output = driver.failing()
     assert failing == {"test_prices_fast", "test_nothing_restarts_it"}, output
     assert "feed-sync.py" in objectives["test_nothing_restarts_it"]["message"]
@@ -44,17 +42,13 @@ ALTERNATIVES = {
 
 
 def test_alternative_fixes_pass(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-    LabDriver(labs, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
+    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
 
 
 def test_shortcuts_fail(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
     expected = {
         "kill_it": "test_nothing_restarts_it",
         "runit_only": "test_nothing_restarts_it",
         "until_reboot": "test_nothing_restarts_it",
     }
-    LabDriver(labs, LAB, instance_name, SERVICE).shortcuts_fail(expected)
+    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).shortcuts_fail(expected)
