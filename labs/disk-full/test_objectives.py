@@ -107,6 +107,8 @@ def _space_problems(view: dict) -> list[str]:
     problems = []
     for proc in view["procs"]:
         for path, size in proc.get("deleted", []):
+            if size < 1024 * 1024:
+                continue  # emptied in place: it holds no space worth naming
             problems.append(f"pid {proc['pid']} ({proc['args'][:60]}) still holds the deleted {path} open ({_mb(size)})")
     if view["disk"]:
         total, free = view["disk"]
