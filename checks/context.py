@@ -156,13 +156,14 @@ class LabContext:
 
         return changed_paths(self.container(service))
 
-    def integrity(self, service: str | None = None, paths: list[str] | None = None) -> list[str]:
+    def integrity(self, service: str | None = None, paths: list[str] | None = None, *, also: list[str] | None = None) -> list[str]:
         """Where the service's container differs from its pristine image under ``paths``
         (default: binaries and libraries, PATH folders, site-packages and .pth files, the
-        entrypoint): one sentence per problem; [] when intact."""
+        entrypoint; ``also`` adds paths to that default, e.g. the app's code): one sentence
+        per problem; [] when intact."""
         from orchestrator.engine.probes import integrity
 
-        return integrity(self.instance, self.container(service), paths)
+        return integrity(self.instance, self.container(service), paths, also)
 
     # ----------------------------------------------------------------------- probes from pristine images
 

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PORT = int(sys.argv[1])
 RELEASE = os.environ.get("RELEASE", "unknown")
 TOKEN = os.environ.get("LAB_TOKEN", "unset")
+PRICE_FORMAT = "{amount:.2f} {currency}"  # how /orders shows a price
 READY_AT = time.monotonic() + float(os.environ.get("WARMUP", "1.5"))
 
 
@@ -26,6 +27,14 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200 if warm else 503, "ok\n" if warm else "warming up\n")
         elif not warm:
             self._send(503, "warming up\n")
+        elif self.path.startswith("/orders"):
+            try:
+                price = PRICE_FORMAT.format(amount=12.5, currency="EUR")
+            except (KeyError, IndexError, ValueError) as err:
+                sys.stderr.write(f"release {RELEASE}: error rendering /orders: {err!r}\n")
+                self._send(500, "internal server error\n")
+                return
+            self._send(200, f"shop release {RELEASE} token {TOKEN} orders: 1 open, total {price}\n")
         else:
             self._send(200, f"shop release {RELEASE} token {TOKEN} path {self.path}\n")
 
