@@ -34,9 +34,10 @@ ALTERNATIVES = {
         "touch /etc/sv/feed-sync/down && sv -w 20 force-stop /etc/service/feed-sync;"
         " sed -i 's|^@reboot|# retired (OPS-5120): @reboot|' /etc/cron.d/shop-maintenance && " + KILL
     ),
-    # the service link and the watchdog script removed (the @reboot line then starts nothing)
+    # the service link and the watchdog script removed (the @reboot line then starts nothing);
+    # the glob keeps this very command line from matching the pkill pattern
     "remove-link-and-script": (
-        "sv -w 20 force-stop /etc/service/feed-sync; rm /etc/service/feed-sync && rm /usr/local/sbin/feed-sync-watchdog && " + KILL
+        "sv -w 20 force-stop /etc/service/feed-sync; rm /etc/service/feed-sync && rm /usr/local/sbin/feed-sync-watch*dog && " + KILL
     ),
 }
 
