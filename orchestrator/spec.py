@@ -117,6 +117,45 @@ class Readiness(_Model):
     timeout: float = Field(default=60, gt=0, le=600)
 
 
+# Where a lab may mount a size-limited tmpfs: not over the system, the readiness marker or the
+# kernel's filesystems.
+_TMPFS_FORBIDDEN = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/run/labs", "/sbin", "/sys", "/usr")
+MAX_TMPFS = 512 * 1024**2
+
+
+class Tmpfs(_Model):
+    """A size-limited tmpfs mounted in the service's container: a small filesystem of its own
+    (a disk that fills up). Fresh and empty on every start of the container; its pages count
+    against the container's memory limit."""
+
+    path: str = Field(pattern=r"^/[A-Za-z0-9._/-]*$", description="absolute mount point, e.g. /srv/data")
+    size: str = Field(default="16m", description="1m to 512m (k, m, g suffixes), at most the service's memory limit")
+    mode: str = Field(default="755", pattern=r"^[0-7]{3,4}$", description="permission bits of the mount's root folder")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        parts = value.strip("/").split("/")
+        if ".." in parts or "." in parts or "" in parts and value != "/":
+            raise ValueError(f"tmpfs path {value!r} must be a plain absolute path (no '.', '..' or '//')")
+        normal = "/" + "/".join(p for p in parts if p)
+        if normal in _TMPFS_FORBIDDEN or normal.startswith(("/proc/", "/sys/", "/dev/", "/run/labs/")):
+            raise ValueError(f"tmpfs path {value!r} would hide a system folder; mount it under /srv, /var or /mnt")
+        return normal
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        size = parse_size(value)
+        if not 1024**2 <= size <= MAX_TMPFS:
+            raise ValueError(f"tmpfs size {value} must be between 1m and 512m")
+        return value
+
+    @property
+    def size_bytes(self) -> int:
+        return parse_size(self.size)
+
+
 class Service(_Model):
     image: str = Field(pattern=SERVICE_PATTERN, description="a folder under images/")
     ports: list[Port] = []
@@ -125,6 +164,17 @@ class Service(_Model):
     limits: Limits = Limits()
     cap_add: list[Annotated[str, Field(pattern=r"^[A-Z_]+$")]] = Field(default=[], description=f"extra capabilities, among: {', '.join(sorted(ALLOWED_CAPS))}")
     command: list[str] | None = None
+    tmpfs: list[Tmpfs] = Field(default=[], description="size-limited tmpfs mounts (small filesystems of the service's own)")
+
+    @model_validator(mode="after")
+    def _tmpfs_fits(self):
+        paths = [mount.path for mount in self.tmpfs]
+        if len(paths) != len(set(paths)):
+            raise ValueError(f"tmpfs paths must be unique (got {', '.join(paths)})")
+        total = sum(mount.size_bytes for mount in self.tmpfs)
+        if total > self.limits.memory_bytes:
+            raise ValueError(f"tmpfs sizes add up to more than the memory limit {self.limits.memory}: a tmpfs lives in the container's memory")
+        return self
 
     @field_validator("env")
     @classmethod

@@ -126,3 +126,25 @@ def test_image_hash_ignores_bytecode_and_dockerignore(tmp_path):
     assert context_hash(tmp_path) == before
     (tmp_path / "app.py").write_text("print('changed')\n")
     assert context_hash(tmp_path) != before
+
+
+def test_tmpfs_mounts_are_bounded():
+    from pydantic import ValidationError
+
+    from orchestrator.spec import Service
+
+    service = Service.model_validate({"image": "opsbox", "tmpfs": [{"path": "/srv/data/", "size": "40m"}], "limits": {"memory": "128m"}})
+    assert service.tmpfs[0].path == "/srv/data" and service.tmpfs[0].size_bytes == 40 * 1024**2 and service.tmpfs[0].mode == "755"
+    bad = [
+        {"tmpfs": [{"path": "/etc"}]},  # hides a system folder
+        {"tmpfs": [{"path": "/run/labs/x"}]},  # the readiness marker's folder
+        {"tmpfs": [{"path": "/srv/../etc"}]},
+        {"tmpfs": [{"path": "srv"}]},  # not absolute
+        {"tmpfs": [{"path": "/srv/a", "size": "1g"}]},  # over 512m
+        {"tmpfs": [{"path": "/srv/a", "size": "200m"}], "limits": {"memory": "128m"}},  # more than the memory limit
+        {"tmpfs": [{"path": "/srv/a"}, {"path": "/srv/a/"}]},  # twice
+        {"tmpfs": [{"path": "/srv/a", "mode": "999"}]},
+    ]
+    for fields in bad:
+        with pytest.raises(ValidationError):
+            Service.model_validate({"image": "opsbox", **fields})

@@ -281,7 +281,7 @@ class DockerEngine:
             security_opt=["no-new-privileges"],
             privileged=False,
             # Fresh on every start, so a readiness marker never survives a restart.
-            tmpfs={"/run/labs": "rw,size=1m,mode=755"},
+            tmpfs={"/run/labs": "rw,size=1m,mode=755", **{m.path: f"rw,size={m.size_bytes},mode={m.mode}" for m in service.tmpfs}},
             detach=True,
         )
 
