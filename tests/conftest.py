@@ -146,3 +146,17 @@ def lab_instance(engine, labs, instance_name):
             container.remove(force=True)
         for network in leftovers["networks"]:
             network.remove()
+
+
+# The longest files first, so that with several workers (scripts/test runs pytest -n) the run
+# is not held up at its end by a long file started last: validating every lab, then the labs'
+# own end-to-end files, then the rest in their usual order.
+_LONG_FIRST = ("test_validate.py", "test_lab_", "test_nginx_misconfig.py", "test_reliability.py", "test_web_browser.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.path.name
+        return next((n for n, prefix in enumerate(_LONG_FIRST) if name.startswith(prefix)), len(_LONG_FIRST))
+
+    items.sort(key=rank)

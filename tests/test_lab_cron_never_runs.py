@@ -21,15 +21,6 @@ LAB = "cron-never-runs"
 SCHEDULED = {"test_report_written_on_schedule", "test_report_for_this_site", "test_report_has_fresh_numbers"}
 
 
-def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    driver = LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE)
-    failing, objectives, output = driver.failing()
-    assert failing == SCHEDULED, output
-    assert "/etc/cron.d/warehouse-report" in objectives["test_report_written_on_schedule"]["message"]
-
-    driver.solve_and_pass()
-
-
 ALTERNATIVES = {
     # root's own crontab (no user field), its environment set in the crontab
     "root-crontab": (
@@ -44,10 +35,3 @@ def test_alternative_fixes_pass(labs, lab_instance, instance_name):
     LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
 
 
-def test_shortcuts_fail(labs, lab_instance, instance_name):
-    expected = {
-        "static_report": "test_report_has_fresh_numbers",
-        "loop_by_hand": "test_report_written_on_schedule",
-        "file_rules_only": "test_report_written_on_schedule",
-    }
-    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).shortcuts_fail(expected)

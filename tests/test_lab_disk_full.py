@@ -19,16 +19,6 @@ LAB = "disk-full"
 ALL = {"test_uploads_work", "test_space_is_back", "test_earlier_uploads_kept", "test_rotation_will_keep_space_free", "test_survives_restart"}
 
 
-def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    driver = LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE)
-    failing, objectives, output = driver.failing()
-    assert failing == ALL - {"test_earlier_uploads_kept"}, output
-    assert "No space left on device" in objectives["test_uploads_work"]["message"]
-    assert "still holds the deleted /srv/data/log/uploads.log.1" in objectives["test_space_is_back"]["message"]
-
-    driver.solve_and_pass()
-
-
 POSTROTATE = r"""/srv/data/log/uploads.log {
     size 4M
     rotate 2
@@ -61,11 +51,3 @@ def test_alternative_fixes_pass(labs, lab_instance, instance_name):
     LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
 
 
-def test_shortcuts_fail(labs, lab_instance, instance_name):
-    expected = {
-        "delete_the_log_again": "test_space_is_back",
-        "stop_the_shipper": "test_space_is_back",
-        "delete_uploads": "test_earlier_uploads_kept",
-        "path_fixed_no_reopen": "test_rotation_will_keep_space_free",
-    }
-    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).shortcuts_fail(expected)

@@ -27,19 +27,6 @@ REBUILD = (
 )
 
 
-def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-
-    scenario = LabScenario(labs, LAB, instance_name)
-    objectives = scenario.check()
-    assert scenario.failing(objectives) == ALL - {"test_code_and_tools_unmodified"}, objectives
-    assert "not an alias of db-primary.prod.corp.internal" in objectives["test_dns_server_aliases_primary"]["message"]
-    assert "did not record an order" in objectives["test_orders_recorded"]["message"]
-
-    scenario.solve_passes_and_is_idempotent()
-
-
 ALTERNATIVES = {
     # The alias in a file of its own, the old record gone; staging out of the search list.
     "alias-file-no-staging-search": [

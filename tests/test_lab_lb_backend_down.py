@@ -21,18 +21,6 @@ ALL = {"test_nodes_unmodified", "test_every_request_succeeds", "test_every_node_
 CFG = "/etc/haproxy/haproxy.cfg"
 
 
-def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-
-    scenario = LabScenario(labs, LAB, instance_name)
-    objectives = scenario.check()
-    assert scenario.failing(objectives) == ALL - {"test_nodes_unmodified"}, objectives
-    assert "HTTP 502 answered by nginx" in objectives["test_every_request_succeeds"]["message"]
-
-    scenario.solve_passes_and_is_idempotent()
-
-
 ALTERNATIVES = {
     # The app logs to a new folder it owns (its settings changed); the check path edited in place.
     "log-elsewhere": [

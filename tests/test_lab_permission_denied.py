@@ -26,17 +26,6 @@ ALL = {
 }
 
 
-def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    driver = LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE)
-    failing, objectives, output = driver.failing()
-    assert set(objectives) == ALL, output
-    assert failing == ALL - {"test_uploads_private"}, output
-    assert "Permission denied" in objectives["test_upload_stored"]["message"]
-    assert "hotfix-banner.jpg" in objectives["test_publisher_serves_earlier_uploads"]["message"]
-
-    driver.solve_and_pass()
-
-
 ALTERNATIVES = {
     # the user gets its old uid back, `media` becomes its primary group, the umask lets the group read
     "old-uid-primary-group": (
@@ -56,11 +45,3 @@ def test_alternative_fixes_pass(labs, lab_instance, instance_name):
     LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
 
 
-def test_shortcuts_fail(labs, lab_instance, instance_name):
-    expected = {
-        "chmod_777": "test_uploads_private",
-        "run_as_root": "test_uploads_private",
-        "owner_only": "test_publisher_serves_new_upload",
-        "publisher_as_root": "test_uploads_private",
-    }
-    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).shortcuts_fail(expected)

@@ -18,15 +18,6 @@ SERVICE = "web"
 LAB = "runaway-process"
 
 
-def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    driver = LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE)
-    failing, objectives, output = driver.failing()
-    assert failing == {"test_prices_fast", "test_nothing_restarts_it"}, output
-    assert "feed-sync.py" in objectives["test_nothing_restarts_it"]["message"]
-
-    driver.solve_and_pass()
-
-
 KILL = "pkill -f '[f]eed-sync-watchdog'; sleep 0.5; pkill -9 -f '[f]eed-sync[.]py'; true"
 ALTERNATIVES = {
     # runit's `down` file, the @reboot line commented out, the running loop and copies ended
@@ -46,10 +37,3 @@ def test_alternative_fixes_pass(labs, lab_instance, instance_name):
     LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
 
 
-def test_shortcuts_fail(labs, lab_instance, instance_name):
-    expected = {
-        "kill_it": "test_nothing_restarts_it",
-        "runit_only": "test_nothing_restarts_it",
-        "until_reboot": "test_nothing_restarts_it",
-    }
-    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).shortcuts_fail(expected)

@@ -22,20 +22,6 @@ PKI = "/etc/ssl/shop-pki"
 RENEWAL = "/root/renewal/shop.example.internal"
 
 
-def test_broken_then_solved_and_idempotent(labs, lab_instance, instance_name):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
-
-    scenario = LabScenario(labs, LAB, instance_name)
-    objectives = scenario.check()
-    assert scenario.failing(objectives) == ALL - {"test_nginx_unmodified"}, objectives
-    assert "expired on" in objectives["test_certificate_current"]["message"]
-    assert "Shop Issuing CA 2025" in objectives["test_certificate_current"]["message"]
-    assert "could not fetch" in objectives["test_survives_restart"]["message"]
-
-    scenario.solve_passes_and_is_idempotent()
-
-
 ALTERNATIVES = {
     # A new chain file (leaf, issuing CA, root) and the renewal's key where it lies, named in the site.
     "new-files-in-config": (
