@@ -85,17 +85,20 @@ def test_dumps_appear_on_schedule(lab):
 
 @pytest.mark.stage("retention")
 def test_only_the_newest_dumps_are_kept(lab):
-    """After a scheduled run, at most three dumps are kept and older ones are removed"""
+    """After a scheduled run, at most the three newest dumps are kept and older ones are removed"""
     run = _scheduled_run(lab)
     assert run["dump"], f"no scheduled dump to judge retention by: {run['problem']}"
     def pruned():
         now = _dumps(lab)
-        return now if len(now) <= KEEP and not set(PLANTED) & set(now) else None
+        return now if len(now) <= KEEP and PLANTED[0] not in now else None
     kept = lab.wait_for(pruned, what="waiting for old dumps to be pruned", seconds=10, every=0.5)
     now = _dumps(lab)
     assert kept, (f"after the scheduled run {BACKUPS} holds {len(now)} dumps ({', '.join(sorted(now))}); "
-                  f"the check had placed {len(PLANTED)} old ones (dated 2020) and at most {KEEP} may remain — older dumps are never removed")
+                  f"the check had placed {len(PLANTED)} old ones (dated 2020) and at most {KEEP}, the newest, may remain — older dumps are never removed")
     assert run["dump"] in kept, f"the new dump {run['dump']} was removed again: retention must keep the newest"
+    older = [name for name in PLANTED if name in kept]
+    newer_gone = [name for name in PLANTED if name not in kept and older and name > older[0]]
+    assert not newer_gone, f"retention removed {newer_gone[0]} but kept the older {older[0]}: keep the newest dumps, remove the oldest"
 
 
 RESTORE = r"""
