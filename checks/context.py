@@ -103,9 +103,10 @@ class LabContext:
         body: bytes | str | None = None,
         timeout: float = 5,
     ) -> HttpResult:
-        """A real request from the host to ``path`` on the 127.0.0.1 port ``service`` publishes
-        for ``container_port``, as a client outside the lab."""
-        return http_request(self.port(service, container_port), path, method=method, headers=headers, body=body, timeout=timeout)
+        """A real request from the host to ``path`` on the port ``service`` publishes for
+        ``container_port`` (127.0.0.1, or a remote engine's host), as a client outside the lab."""
+        host = getattr(self.instance, "publish_host", "127.0.0.1")
+        return http_request(self.port(service, container_port), path, method=method, headers=headers, body=body, timeout=timeout, host=host)
 
     def _readiness(self, service: str):
         from orchestrator.spec import Readiness

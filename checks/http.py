@@ -1,6 +1,7 @@
 """HTTP probes from outside the lab, as a client would make them.
 
-Requests go only to 127.0.0.1 (a lab's published ports). Errors never raise:
+Requests go only to where the engine publishes a lab's ports: 127.0.0.1, or
+for a remote (tcp/ssh) engine that engine's host, never any other address. Errors never raise:
 the result says what was seen (status, body, or the connection error), so a
 check can put it in its verdict.
 """
@@ -13,6 +14,12 @@ import time
 from dataclasses import dataclass, field
 
 
+def _engine_publish_host() -> str:
+    from orchestrator.engine.contexts import current_endpoint
+
+    return current_endpoint().publish_host
+
+
 @dataclass
 class HttpResult:
     status: int | None  # None when no HTTP answer came back
@@ -20,6 +27,7 @@ class HttpResult:
     headers: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    raw: bytes = b""  # the body as received (binary answers: archives, images)
 
     @property
     def ok(self) -> bool:
@@ -47,16 +55,18 @@ def http_request(
     timeout: float = 5.0,
     host: str = "127.0.0.1",
 ) -> HttpResult:
-    """One HTTP request to a loopback port; never raises for what the server does."""
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError("lab probes only go to the loopback address")
+    """One HTTP request to a published port (loopback, or a remote engine's host); never raises
+    for what the server does."""
+    if host not in ("127.0.0.1", "localhost", "::1") and host != _engine_publish_host():
+        raise ValueError(f"lab probes only go to the loopback address or the engine's host, not {host}")
     started = time.perf_counter()
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=headers or {})
         response = conn.getresponse()
-        body = response.read(1_000_000).decode("utf-8", "replace")
-        return HttpResult(response.status, body, {k.lower(): v for k, v in response.getheaders()}, None, time.perf_counter() - started)
+        raw = response.read(1_000_000)
+        received = {k.lower(): v for k, v in response.getheaders()}
+        return HttpResult(response.status, raw.decode("utf-8", "replace"), received, None, time.perf_counter() - started, raw)
     except (OSError, http.client.HTTPException, socket.timeout) as err:
         reason = str(err) or type(err).__name__
         return HttpResult(None, error=reason, seconds=time.perf_counter() - started)

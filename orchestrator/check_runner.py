@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import LabsError
+from orchestrator.objectives import objective_title
 from orchestrator.engine.instances import LabInstance
 from orchestrator.spec import Lab
 
@@ -82,13 +83,6 @@ class CheckReport:
         for stage in lab.stages:
             members = [o for o in self.objectives if o.stage == stage.id]
             self.stages.append({"id": stage.id, "title": stage.title, "passed": sum(o.passed for o in members), "total": len(members)})
-
-
-def objective_title(name: str, doc: str | None) -> str:
-    if doc and doc.strip():
-        return doc.strip().splitlines()[0].strip()
-    words = re.sub(r"^test_", "", name).replace("_", " ")
-    return words[:1].upper() + words[1:]
 
 
 def _failure_message(report) -> str:
@@ -222,7 +216,8 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
         "-p", "checks.plugin",
         "--labs-instance", key,
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
-        "--rootdir", str(lab.folder), "-c", os.devnull,
+        # Only the lab folder: no conftest.py above it (or anywhere else) is ever imported.
+        "--rootdir", str(lab.folder), "-c", os.devnull, "--confcutdir", str(lab.folder),
         "--import-mode=importlib",
         *(extra_args or []),
     ]
@@ -248,12 +243,22 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     return report
 
 
-def run_checks(lab: Lab, instance: LabInstance, *, progress=None, reveal: bool = False) -> CheckReport:
-    """Check a running instance of ``lab``: one verdict per objective of its suite."""
+def run_checks(lab: Lab, instance: LabInstance, *, progress=None, reveal: bool = False, record: bool = True) -> CheckReport:
+    """Check a running instance of ``lab``: one verdict per objective of its suite, kept in
+    the history of attempts unless ``record`` is false (validation)."""
     from checks.context import LabContext
     from orchestrator.engine.client import connect
 
     # Reuse the connection the instance was found with; connect only for an instance with no containers.
     client = next(iter(instance.containers.values())).client if instance.containers else connect()
     context = LabContext(client, instance, lab)
-    return run_suite(lab, instance.key, context, progress=progress, reveal=reveal)
+    report = run_suite(lab, instance.key, context, progress=progress, reveal=reveal)
+    if record:
+        from orchestrator.history import check_verdicts, record as keep
+
+        keep("check", instance.key, verdicts=check_verdicts(report), detail={"seconds": round(report.seconds, 3)})
+        if lab.stages:  # hints follow the stage the check reached
+            from orchestrator.progress import remember_stage
+
+            remember_stage(instance.key, (report.current_stage or {}).get("id"))
+    return report

@@ -1,84 +1,72 @@
-"""The learner's progress kept between commands: how many hints each lab instance has shown.
+"""The learner's progress kept between commands: hints shown per lab instance, and the stage a
+staged lab's last check reached (hints follow it).
 
-Stored as one JSON file in the user's data folder, written atomically (temp
-file + rename), so a crash mid-write never corrupts it. A file that is corrupt
-anyway is set aside (renamed ``*.corrupt-<time>``) and progress starts afresh.
+Kept in the history database (orchestrator/history.py), which also records every attempt; an
+old ``progress.json`` is imported into it once.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import time
-from pathlib import Path
-
-from orchestrator.paths import state_dir
-
-
-def _path() -> Path:
-    return state_dir() / "progress.json"
-
-
-def load() -> dict:
-    path = _path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError("not an object")
-        return data
-    except FileNotFoundError:
-        return {}
-    except (ValueError, UnicodeDecodeError, OSError):
-        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-        try:
-            path.rename(aside)
-        except OSError:
-            pass
-        return {}
-
-
-def save(data: dict) -> None:
-    path = _path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".progress-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from orchestrator.history import History
 
 
 def next_hint(key: str, hints: list[str]) -> tuple[int, str, bool]:
-    """The next hint for an instance: (1-based number, text, whether it is the last)."""
-    data = load()
-    shown = int(data.get(key, {}).get("hints", 0))
-    number = min(shown + 1, len(hints))
-    data.setdefault(key, {})["hints"] = number
-    save(data)
+    """The next hint for an instance: (1-based number, text, whether it is the last). Recorded."""
+    history = History()
+    try:
+        number = history.next_hint(key, len(hints))
+    finally:
+        history.close()
     return number, hints[number - 1], number >= len(hints)
 
 
+def reveal_hint(lab, key: str) -> dict:
+    """The next hint of ``lab`` for the instance ``key``, following its current stage (staged
+    labs): {hint, of, text, last, stage} — what `labs hint` and the web's Hint button show."""
+    stage, hints, counter = _hint_track(lab, key)
+    number, text, last = next_hint(counter, hints)
+    return {"hint": number, "of": len(hints), "text": text, "last": last, "stage": stage}
+
+
+def revealed_hints(lab, key: str) -> tuple[list[str], int]:
+    """The hints already shown for the instance's current stage, and how many there are."""
+    _, hints, counter = _hint_track(lab, key)
+    history = History()
+    try:
+        shown = history.hints_shown(counter)
+    finally:
+        history.close()
+    return hints[:shown], len(hints)
+
+
+def _hint_track(lab, key: str) -> tuple[str | None, list[str], str]:
+    """(stage, its hints, the key their counter is kept under)."""
+    stage = (current_stage(key) or lab.stages[0].id) if lab.stages else None
+    hints = lab.stage_hints(stage)
+    return stage, hints, f"{key}#{stage}" if stage and hints != lab.hints else key
+
+
 def forget(key: str) -> None:
-    data = load()
-    if key in data:
-        del data[key]
-        save(data)
+    """Hints and stage start over (the instance was stopped or reset)."""
+    history = History()
+    try:
+        history.forget_hints(key)
+    finally:
+        history.close()
 
 
 def remember_stage(key: str, stage: str | None) -> None:
     """The stage a staged lab's last check reached (hints follow it)."""
-    data = load()
-    entry = data.setdefault(key, {})
-    if entry.get("stage") != stage:
-        entry["stage"] = stage
-        save(data)
+    history = History()
+    try:
+        history.set_stage(key, stage)
+    finally:
+        history.close()
 
 
 def current_stage(key: str) -> str | None:
-    value = load().get(key, {}).get("stage")
-    return value if isinstance(value, str) else None
+    history = History()
+    try:
+        return history.stage(key)
+    finally:
+        history.close()

@@ -265,11 +265,11 @@ def _stop_and_verify(lab_id: str, instance: str) -> tuple[bool, str]:
     from orchestrator.lifecycle import stop_lab
 
     key = instance_key(lab_id, instance)
-    stopped = stop_lab(lab_id, instance)
+    stopped = stop_lab(lab_id, instance, record=False)
     left = leftovers(key)
     if not left:
         return True, f"removed {stopped.removed} resource(s); nothing labelled {key} is left"
-    stop_lab(lab_id, instance)
+    stop_lab(lab_id, instance, record=False)
     still = leftovers(key)
     after = "a second stop removed them" if not still else f"still there after a second stop: {', '.join(still)}"
     return False, f"after `labs stop`, {len(left)} resource(s) labelled {key} remained: {', '.join(left)} ({after})"
@@ -304,7 +304,7 @@ def validate_lab(
         return lambda text: phases.say(phase, text)
 
     def check():
-        report = run_checks(lab, running_instance(lab.id, instance), reveal=True)
+        report = run_checks(lab, running_instance(lab.id, instance), reveal=True, record=False)
         return report
 
     if build:
@@ -326,7 +326,7 @@ def validate_lab(
     result.instance = instance
     try:
         def do_start():
-            inst = start_lab(lab, instance, progress=say("start"))
+            inst = start_lab(lab, instance, progress=say("start"), record=False)
             if inst.already_running:
                 raise LabsError(f"instance {inst.key} already existed; validation never reuses an instance")
             return True, f"{inst.key} is running: {', '.join(inst.services)}"
@@ -347,14 +347,14 @@ def validate_lab(
             return True, f"{len(report.failed)}/{total} objectives fail {before}, as they should", _objectives(report)
 
         def solution():
-            applied["first"] = solve_lab(lab, instance)
+            applied["first"] = solve_lab(lab, instance, record=False)
             report = check()
             if not report.passed:
                 return False, f"after solution.py, {len(report.failed)}/{len(report.objectives)} objectives still fail: {_failing(report)}", _objectives(report)
             return True, f"all {len(report.objectives)} objectives pass ({applied['first'].changed} operation(s) changed)", _objectives(report)
 
         def idempotence():
-            again = solve_lab(lab, instance)
+            again = solve_lab(lab, instance, record=False)
             if again.changed:
                 where = "; ".join(again.changed_ops[:5]) + (f"; and {len(again.changed_ops) - 5} more" if len(again.changed_ops) > 5 else "")
                 return False, (f"a second run of solution.py changed {again.changed} of {again.operations} operation(s) ({where}): "
@@ -363,7 +363,7 @@ def validate_lab(
             return True, f"a second run changed nothing ({again.operations} operation(s))"
 
         def reset():
-            reset_lab(lab, instance, progress=say("reset"))
+            reset_lab(lab, instance, progress=say("reset"), record=False)
             report = check()
             if report.passed:
                 undone = "the built result" if building else "the faults"
@@ -403,7 +403,7 @@ def validate_lab(
             try:
                 from orchestrator.lifecycle import stop_lab
 
-                stop_lab(lab.id, instance)
+                stop_lab(lab.id, instance, record=False)
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
         raise
@@ -424,11 +424,11 @@ def try_shortcuts(lab: Lab, instance: str, check: Callable[[], CheckReport], *, 
         started = time.perf_counter()
         if index:
             say(f"resetting before shortcut {shortcut.name}")
-            reset_lab(lab, instance)
+            reset_lab(lab, instance, record=False)
         say(f"applying shortcut {shortcut.name}: {shortcut.summary}")
         case = {"name": shortcut.name, "doc": shortcut.summary, "status": PASSED, "message": "", "caught_by": []}
         try:
-            solve_lab(lab, instance, deploy=shortcut.path)
+            solve_lab(lab, instance, deploy=shortcut.path, record=False)
         except Exception as err:  # noqa: BLE001 - a shortcut that cannot apply fails its own case
             case.update(status=FAILED, message=f"the shortcut does not apply: {_error_text(err)}")
         else:
@@ -849,7 +849,7 @@ def _run_jobs(job_list: list[_Job], jobs: int, keep: bool, timeout: float, progr
 
         for job in job_list:  # whatever a worker could not remove, by label
             try:
-                stop_lab(job.lab, job.instance)
+                stop_lab(job.lab, job.instance, record=False)
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
         raise Interrupted("interrupted: validation stopped; every instance it started was removed") from None

@@ -9,6 +9,7 @@ removed by label afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -57,6 +58,28 @@ class Labs:
             input=input,
         )
 
+    def deploy(self, lab_id: str, instance: str, path: Path, *, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Apply a pyinfra deploy (a shortcut, an alternative fix) to a running instance, as `labs solve` applies the solution."""
+        code = (
+            "import sys; from pathlib import Path; from orchestrator.catalog import Catalog; from orchestrator.lifecycle import solve_lab; "
+            "solve_lab(Catalog.from_env().get(sys.argv[1]), sys.argv[2], deploy=Path(sys.argv[3]))"
+        )
+        return subprocess.run([sys.executable, "-c", code, lab_id, instance, str(path)], capture_output=True, text=True, timeout=timeout, env=self.env)
+
+    def shortcut_verdicts(self, lab_id: str, instance: str, shortcuts: list[Path]) -> dict[str, tuple[int, dict, str]]:
+        """Each shortcut applied to the broken instance in turn (reset in between), then checked:
+        name -> (exit code of `labs check`, objectives by id, its output)."""
+        verdicts = {}
+        for n, shortcut in enumerate(shortcuts):
+            if n:
+                reset = self("reset", lab_id, "--instance", instance, timeout=900)
+                assert reset.returncode == 0, reset.stdout + reset.stderr
+            applied = self.deploy(lab_id, instance, shortcut)
+            assert applied.returncode == 0, f"{shortcut.stem}: {applied.stdout}{applied.stderr}"
+            result, report = self.json("check", lab_id, "--instance", instance, timeout=900)
+            verdicts[shortcut.stem] = (result.returncode, {o["id"]: o for o in report["objectives"]}, result.stdout + result.stderr)
+        return verdicts
+
     def json(self, *args: str, **kwargs):
         result = self(*args, "--json", **kwargs)
         try:
@@ -79,6 +102,25 @@ def labelled(engine, **labels) -> dict[str, list]:
         "networks": engine.networks.list(filters=selector),
         "volumes": engine.volumes.list(filters=selector),
     }
+
+
+@pytest.fixture
+def cpu_load():
+    """A context manager: busy loops on both cores for at most ``seconds`` (killed on exit), so a
+    test can prove verdicts hold on a loaded machine without asserting any timing."""
+
+    @contextlib.contextmanager
+    def load(seconds: float = 60, workers: int = 2):
+        burn = f"import time\nend = time.time() + {min(seconds, 60)}\nwhile time.time() < end:\n    pass\n"
+        workers_started = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(workers)]
+        try:
+            yield
+        finally:
+            for worker in workers_started:
+                worker.kill()
+                worker.wait()
+
+    return load
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def test_broken_then_solved_then_reset_then_stopped(labs, engine, lab_instance, 
     assert code == 1 and {i for i, o in verdicts.items() if not o["passed"]} == BROKEN_AT_START
 
     result, status = labs.json("status", LAB)
-    mine = [s for s in status if s["key"] == key]
+    mine = [s for s in status["instances"] if s["key"] == key]
     assert mine and mine[0]["state"] == "running"
 
     result = labs("stop", LAB, "--instance", instance_name)
@@ -140,10 +140,10 @@ def test_status_and_stop_work_after_the_lab_folder_is_gone(labs, engine, tmp_pat
         assert started.returncode == 0, started.stderr
         shutil.rmtree(own)
         result, status = labs.json("status")
-        assert [s for s in status if s["key"] == key][0]["state"] == "running"
+        assert [s for s in status["instances"] if s["key"] == key][0]["state"] == "running"
         engine.containers.list(filters={"label": [f"io.labs.instance={key}", "io.labs.service=app"]})[0].remove(force=True)
         result, status = labs.json("status")
-        mine = [s for s in status if s["key"] == key][0]
+        mine = [s for s in status["instances"] if s["key"] == key][0]
         assert mine["state"] == "degraded" and mine["services"]["app"] == "missing"
         stopped = labs("stop", LAB, "--instance", instance_name)
         assert stopped.returncode == 0

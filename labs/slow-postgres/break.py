@@ -35,11 +35,13 @@ def generator(name: str, seed: str, ids: str = "") -> str:
     return text.replace("__SEED__", f"hashtext('{seed}')::bigint").replace("__IDS__", ids)
 
 
-def load_sql(seed: str, app_password: str, support_password: str) -> str:
+def load_sql(seed: str, app_password: str, support_password: str, admin_password: str) -> str:
     every_order = f"generate_series(1, {N_ORDERS})"
     return f"""
 \\set ON_ERROR_STOP on
 SET client_min_messages = warning;
+-- The checks log in over TCP as postgres from pristine probe containers.
+ALTER ROLE postgres PASSWORD '{admin_password}';
 CREATE ROLE shop_app LOGIN PASSWORD '{app_password}';
 COMMENT ON ROLE shop_app IS 'statement-api and the nightly export';
 CREATE ROLE support NOLOGIN;
@@ -118,7 +120,7 @@ if host.data.service == "db":
     )
     files.put(
         name="Shop database script",
-        src=io.StringIO(load_sql(seed, values["db_password"], support_password)),
+        src=io.StringIO(load_sql(seed, values["db_password"], support_password, values["admin_password"])),
         dest="/tmp/labs-shop.sql",
         mode="644",
     )
@@ -128,6 +130,7 @@ if host.data.service == "db":
             "runuser -u postgres -- psql -X -q -f /tmp/labs-shop.sql >/tmp/labs-shop.log 2>&1 || { cat /tmp/labs-shop.log >&2; exit 1; }",
             "rm -f /tmp/labs-shop.sql /tmp/labs-shop.log",
         ],
+        _timeout=600,  # 3.6 M rows: far longer than one command's default on a busy machine
     )
     # The support engineer's "quick refund" from yesterday, never committed:
     # their psql ran the UPDATE and then sat in a shell escape, so the session

@@ -68,6 +68,7 @@ if host.data.service == "db":
                 sql(f"CREATE INDEX CONCURRENTLY {index} ON {table} ({column})"),
             ],
             _if=lambda found=found: found == "0",
+            _timeout=280,  # a table of 1.2 M rows on a busy machine
         )
 
     overrides = (host.get_fact(Command, command=sql(ROLE_OVERRIDES)) or "0").strip()
