@@ -1,18 +1,32 @@
-"""``LabContext``: what a lab's check suite sees of its running instance.
+"""``LabContext``: what a lab's check suite sees of its running instance — the trusted probes.
 
-A suite asks for the ``lab`` fixture and uses it to reach services the way a
-learner's users would (``lab.http``: a real request through a published
-port), to look inside them (``lab.host(service)``: a testinfra host), to read
-the instance's random values (``lab.values``), and to prove a fix persists
-(``lab.restart(service)``).
+The learner is root in every lab container, so a check never trusts what runs there. The
+``lab`` fixture offers probes that do not depend on anything the learner can change:
+
+- ``read_file`` / ``walk``: files read through the engine's archive API (nothing runs in the
+  container): content, mode, owner, link target, POSIX ACLs;
+- ``changed_paths`` / ``integrity``: the container compared with its pristine image;
+- ``probe``: a command run in a FRESH container from a PRISTINE image (the shipped ``probe``
+  image of client tools, or a lab image), with the learner's files copied in or attached to a
+  service's network or pid namespace;
+- ``http``: a real request from the host through a published port;
+- ``restart_all``: every service restarted (nothing hand-started survives);
+- ``logs``, ``trace_id``: proof that a request took the real path;
+- ``values`` / ``nonce``: per-instance random values.
+
+``host(service)`` (a testinfra host inside the container) remains for what a learner cannot
+fake; prefer the probes above. Every engine call goes through ``orchestrator.engine``.
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 from pathlib import Path
 
-from checks.http import HttpResult, http_get
+from checks.http import HttpResult, http_request
+from orchestrator.engine.archive import FileInfo
+from orchestrator.engine.probes import ProbeResult
 
 
 class LabContext:
@@ -62,17 +76,149 @@ class LabContext:
             raise AssertionError(f"service {service} publishes no port {container_port} on 127.0.0.1 (is its container running?)")
         return port
 
-    def http(self, service: str, container_port: int, path: str = "/", **kwargs) -> HttpResult:
-        """GET ``path`` from the published port of ``service``, as a client outside the lab."""
-        return http_get(self.port(service, container_port), path, **kwargs)
+    def http(
+        self,
+        service: str,
+        container_port: int,
+        path: str = "/",
+        *,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: bytes | str | None = None,
+        timeout: float = 5,
+    ) -> HttpResult:
+        """A real request from the host to ``path`` on the 127.0.0.1 port ``service`` publishes
+        for ``container_port``, as a client outside the lab."""
+        return http_request(self.port(service, container_port), path, method=method, headers=headers, body=body, timeout=timeout)
 
-    def restart(self, service: str | None = None, timeout: int = 10) -> None:
-        """Restart a service's container and wait until its environment is ready again."""
-        from orchestrator.engine.readiness import wait_ready
+    def _readiness(self, service: str):
         from orchestrator.spec import Readiness
 
+        return self.lab.services[service].readiness if self.lab and service in self.lab.services else Readiness()
+
+    def restart(self, service: str | None = None, timeout: int = 10) -> None:
+        """Restart one service's container and wait until its environment is ready again.
+        To prove persistence prefer ``restart_all``: a process started by hand in another
+        service survives this."""
+        from orchestrator.engine.readiness import restart_all_ready
+
         service = service or self.instance.main
-        container = self.container(service)
-        container.restart(timeout=timeout)
-        readiness = self.lab.services[service].readiness if self.lab else Readiness()
-        wait_ready(container, readiness, service)
+        restart_all_ready([(service, self.container(service), self._readiness(service))], stop_timeout=timeout)
+
+    def restart_all(self, timeout: int = 10) -> None:
+        """Restart EVERY service of the instance at once and wait until all are ready again."""
+        from orchestrator.engine.readiness import restart_all_ready
+
+        restart_all_ready([(s, c, self._readiness(s)) for s, c in self.instance.containers.items()], stop_timeout=timeout)
+
+    # ----------------------------------------------------------------------- files, through the engine
+
+    def _acl_loader(self, service: str | None, root: str | None = None):
+        from orchestrator.engine.probes import AclLoader
+
+        return AclLoader(self.instance, self.container(service), lambda: self._image("probe"), root)
+
+    def read_file(self, service: str | None, path: str, *, follow: bool = True) -> FileInfo | None:
+        """``path`` in the service's container, read through the engine's archive API (nothing
+        runs in the container); None if absent. ``follow`` resolves symlinks inside the
+        container's filesystem, like ``stat -L``. ``.acl`` is read on first use."""
+        from orchestrator.engine.archive import read_file
+
+        return read_file(self.container(service), path, follow=follow, acl_loader=self._acl_loader(service))
+
+    def walk(self, service: str | None, root: str) -> list[FileInfo]:
+        """Every entry under ``root`` (itself first) in one archive read; files up to 1 MiB
+        carry their content. ACLs of the whole tree are read in one probe on first use."""
+        from orchestrator.engine.archive import walk
+
+        return walk(self.container(service), root, acl_loader=self._acl_loader(service, root))
+
+    def changed_paths(self, service: str | None = None) -> dict[str, str]:
+        """The engine's filesystem diff of the service's container against its image:
+        path -> 'A' (added), 'C' (changed) or 'D' (deleted)."""
+        from orchestrator.engine.probes import changed_paths
+
+        return changed_paths(self.container(service))
+
+    def integrity(self, service: str | None = None, paths: list[str] | None = None) -> list[str]:
+        """Where the service's container differs from its pristine image under ``paths``
+        (default: binaries and libraries, PATH folders, site-packages and .pth files, the
+        entrypoint): one sentence per problem; [] when intact."""
+        from orchestrator.engine.probes import integrity
+
+        return integrity(self.instance, self.container(service), paths)
+
+    # ----------------------------------------------------------------------- probes from pristine images
+
+    @functools.cache
+    def _image(self, name: str | None, service: str | None = None) -> str:
+        """The pristine image to probe with: a service's original image (by default the one
+        ``service`` was created from), or a lab image name ('probe': the shipped tools)."""
+        from orchestrator.engine.client import engine_errors
+        from orchestrator.engine.images import ensure_image
+        from orchestrator.engine.probes import image_of
+
+        if name is None:
+            return image_of(self.container(service))
+        if self.lab is not None:
+            for svc_name, svc in self.lab.services.items():
+                if svc.image == name and svc_name in self.instance.containers:
+                    return image_of(self.instance.containers[svc_name])
+        with engine_errors(f"preparing the {name} probe image"):
+            return ensure_image(self.client, name, lab_folder=self.lab_dir if self.lab_dir.is_dir() else None)
+
+    def probe(
+        self,
+        argv: list[str],
+        *,
+        image: str | None = None,
+        service: str | None = None,
+        join: str | None = None,
+        pid: bool = False,
+        copy: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> ProbeResult:
+        """Run ``argv`` in a FRESH container from a PRISTINE image and remove it.
+
+        ``image``: a lab image name ('probe' = the shipped client tools: curl, openssl, psql,
+        redis-cli, ssh, dig, getfacl, stat, ps, ss, python3, nc); default: the original image
+        of ``service`` (or of the main service). ``join='svc'``: share that service's network
+        namespace (its 127.0.0.1); ``pid=True``: also its pid namespace. Without ``join`` the
+        probe is a separate client on the lab's network (services by name). ``copy``:
+        ``{"/probe/etc/nginx": "proxy:/etc/nginx"}`` copies from a service's container into
+        the probe before it runs. Past ``timeout`` seconds it is killed (exit code 124)."""
+        from orchestrator.engine.probes import run_probe
+
+        target = self.container(join) if join else None
+        pid_of = self.container(join or service) if pid else None
+        copies = []
+        for dest, source in (copy or {}).items():
+            svc, sep, src_path = source.partition(":")
+            if not sep or not src_path.startswith("/"):
+                raise ValueError(f"copy source {source!r}: write it as 'service:/absolute/path'")
+            copies.append((self.container(svc), src_path, dest))
+        return run_probe(
+            self.instance,
+            list(argv),
+            image=self._image(image, service),
+            join=target,
+            pid=pid_of,
+            copy=copies,
+            env=env,
+            timeout=timeout,
+            model=target or pid_of or self.container(service),
+        )
+
+    # ----------------------------------------------------------------------- tracing the real path
+
+    def logs(self, service: str | None = None, since: float | None = None) -> str:
+        """The engine's log of the service (what its processes printed; not a file the learner
+        can edit), from ``since`` (a time.time() value) if given."""
+        return self.instance.logs(service, since=since).decode("utf-8", "replace")
+
+    @staticmethod
+    def trace_id() -> str:
+        """A fresh random token to send through the system and require back (in an answer or
+        the real backend's log): copies, caches and precomputed answers cannot know it."""
+        return f"labs-trace-{secrets.token_hex(8)}"

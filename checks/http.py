@@ -34,12 +34,26 @@ class HttpResult:
 
 
 def http_get(port: int, path: str = "/", *, headers: dict[str, str] | None = None, timeout: float = 5.0, host: str = "127.0.0.1") -> HttpResult:
+    return http_request(port, path, headers=headers, timeout=timeout, host=host)
+
+
+def http_request(
+    port: int,
+    path: str = "/",
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+    timeout: float = 5.0,
+    host: str = "127.0.0.1",
+) -> HttpResult:
+    """One HTTP request to a loopback port; never raises for what the server does."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("lab probes only go to the loopback address")
     started = time.perf_counter()
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers=headers or {})
+        conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=headers or {})
         response = conn.getresponse()
         body = response.read(1_000_000).decode("utf-8", "replace")
         return HttpResult(response.status, body, {k.lower(): v for k, v in response.getheaders()}, None, time.perf_counter() - started)

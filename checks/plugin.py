@@ -16,6 +16,14 @@ import pytest
 CONTEXT_KEY = pytest.StashKey[object]()
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "discovery(verdict): a search objective (every place a secret leaks, every copy); when it fails "
+        "the learner reads only the verdict, e.g. 'a secret is still served over HTTP', never the list of places",
+    )
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("labs")
     group.addoption("--labs-instance", help="the instance key of the running lab to check (as `labs status` shows it)")
@@ -35,17 +43,16 @@ def _context_from_options(config):
 
     from checks.context import LabContext
     from orchestrator.catalog import Catalog
-    from orchestrator.engine.client import connect
+    from orchestrator.engine import open_engine
     from orchestrator.errors import LabsError
-    from orchestrator.engine.instances import find_instances
 
     from orchestrator.spec import load_lab
 
     key = config.getoption("--labs-instance")
     if not key:
         pytest.exit("no lab instance given: pass --labs-instance KEY (see `labs status`)", returncode=2)
-    client = connect()
-    found = find_instances(client, key=key)
+    engine = open_engine()
+    found = engine.instances(key=key)
     if not found:
         pytest.exit(f"lab instance {key} is not running", returncode=3)
     instance = found[0]
@@ -55,4 +62,4 @@ def _context_from_options(config):
         spec = load_lab(folder) if folder.is_dir() else Catalog.from_env().get(instance.lab_id)
     except LabsError:
         pass
-    return LabContext(client, instance, spec, config.getoption("--labs-backend"))
+    return LabContext(engine.client, instance, spec, config.getoption("--labs-backend"))

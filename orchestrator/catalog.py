@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -88,9 +88,21 @@ class LabSummary:
     minutes: int | str
     folder: Path
     problem: str | None = None  # set when the spec cannot be read at all
+    tags: list[str] = field(default_factory=list)
+    summary: str = ""
+    kind: str = "repair"
+
+    def matches(self, tag: str | None = None, difficulty: str | None = None, kind: str | None = None) -> bool:
+        """Does the lab fit every filter given (tags and kinds compared case-insensitively)?"""
+        if tag and tag.lower() not in {t.lower() for t in self.tags}:
+            return False
+        if difficulty and difficulty.lower() != self.difficulty.lower():
+            return False
+        return not kind or kind.lower() == self.kind.lower()
 
 
-def summaries(catalog: Catalog) -> list[LabSummary]:
+def summaries(catalog: Catalog, *, tag: str | None = None, difficulty: str | None = None, kind: str | None = None) -> list[LabSummary]:
+    """Every lab on the path (filtered by tag, difficulty and kind when given)."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -100,7 +112,11 @@ def summaries(catalog: Catalog) -> list[LabSummary]:
             raw = yaml.load((folder / "lab.yaml").read_text(encoding="utf-8"), Loader=loader)
             if not isinstance(raw, dict):
                 raise ValueError("not a mapping")
-            found.append(LabSummary(lab_id, str(raw.get("title", "")), str(raw.get("difficulty", "?")), raw.get("minutes", "?"), folder))
+            tags = raw.get("tags") if isinstance(raw.get("tags"), list) else []
+            found.append(LabSummary(
+                lab_id, str(raw.get("title", "")), str(raw.get("difficulty", "?")), raw.get("minutes", "?"), folder,
+                tags=[str(t) for t in tags], summary=" ".join(str(raw.get("summary", "")).split()), kind=str(raw.get("kind", "repair")),
+            ))
         except (OSError, ValueError, yaml.YAMLError):
             found.append(LabSummary(lab_id, "", "?", "?", folder, problem=f"lab.yaml cannot be read: run `labs lint {lab_id}`"))
-    return found
+    return [row for row in found if row.problem or row.matches(tag, difficulty, kind)]

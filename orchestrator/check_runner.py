@@ -2,7 +2,10 @@
 
 Each test of a lab's suite is an objective: its docstring's first line (or its
 name) is what the learner reads, and its assertion message is what the probe
-saw and where to look. pytest runs inside this process (no interpreter
+saw and where to look. An objective marked ``@pytest.mark.discovery("what remains")`` is a
+search (every place a secret leaks, every copy of a file): when it fails the learner reads
+only that something remains, never the list of places, unless the caller asks to ``reveal``
+it (``labs validate`` does, for authors). pytest runs inside this process (no interpreter
 start-up), with plugin autoloading off so nothing else on the machine changes
 the run.
 """
@@ -29,6 +32,7 @@ class Objective:
     outcome: str  # passed, failed, error, skipped
     message: str = ""  # for a failure: what the probe saw, and where to look
     seconds: float = 0.0
+    discovery: bool = False  # a search objective: its failure says that something remains, not where
 
 
 @dataclass
@@ -80,11 +84,16 @@ def _failure_message(report) -> str:
     return message or "failed (no message)"
 
 
+DISCOVERY_VERDICT = "something still remains — keep looking"
+
+
 class _Collector:
     """A pytest plugin object that records each test's outcome."""
 
-    def __init__(self, context):
+    def __init__(self, context, reveal: bool = False):
         self.context = context
+        self.reveal = reveal
+        self.discovery: dict[str, str] = {}  # nodeid -> the verdict a failing search objective shows
         self.docs: dict[str, str | None] = {}
         self.names: dict[str, str] = {}
         self.results: dict[str, Objective] = {}
@@ -101,6 +110,9 @@ class _Collector:
             function = getattr(item, "function", None)
             self.docs[item.nodeid] = getattr(function, "__doc__", None)
             self.names[item.nodeid] = item.name
+            marker = item.get_closest_marker("discovery")
+            if marker is not None:
+                self.discovery[item.nodeid] = str(marker.args[0]) if marker.args else DISCOVERY_VERDICT
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -117,13 +129,21 @@ class _Collector:
                 title=objective_title(name, self.docs.get(nodeid)),
                 passed=passed,
                 outcome=outcome,
-                message="" if passed else (_skip_reason(report) if report.skipped else _failure_message(report)),
+                message="" if passed else (_skip_reason(report) if report.skipped else self._verdict(nodeid, report)),
                 seconds=round(report.duration, 3),
+                discovery=nodeid in self.discovery,
             )
         elif report.when == "teardown" and report.failed and nodeid in self.results:
             self.results[nodeid].passed = False
             self.results[nodeid].outcome = "error"
             self.results[nodeid].message = f"cleanup after the check failed: {_failure_message(report)}"
+
+
+    def _verdict(self, nodeid: str, report) -> str:
+        detail = _failure_message(report)
+        if nodeid not in self.discovery or report.when != "call":
+            return detail
+        return f"{self.discovery[nodeid]}\n(found: {detail})" if self.reveal else self.discovery[nodeid]
 
 
 def _skip_reason(report) -> str:
@@ -147,12 +167,13 @@ def forget_suite_modules(folder: Path) -> None:
             del sys.modules[name]
 
 
-def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None) -> CheckReport:
-    """Run the suite of ``lab`` against instance ``key`` and return every objective's verdict."""
+def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None, *, reveal: bool = False) -> CheckReport:
+    """Run the suite of ``lab`` against instance ``key`` and return every objective's verdict
+    (``reveal``: failing discovery objectives say what they found, for authors)."""
     import pytest
 
     suite = lab.path(lab.suite)
-    collector = _Collector(context)
+    collector = _Collector(context, reveal)
     args = [
         str(suite),
         "-p", "checks.plugin",
@@ -183,7 +204,7 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     return report
 
 
-def run_checks(lab: Lab, instance: LabInstance) -> CheckReport:
+def run_checks(lab: Lab, instance: LabInstance, *, reveal: bool = False) -> CheckReport:
     """Check a running instance of ``lab``: one verdict per objective of its suite."""
     from checks.context import LabContext
     from orchestrator.engine.client import connect
@@ -191,4 +212,4 @@ def run_checks(lab: Lab, instance: LabInstance) -> CheckReport:
     # Reuse the connection the instance was found with; connect only for an instance with no containers.
     client = next(iter(instance.containers.values())).client if instance.containers else connect()
     context = LabContext(client, instance, lab)
-    return run_suite(lab, instance.key, context)
+    return run_suite(lab, instance.key, context, reveal=reveal)

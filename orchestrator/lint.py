@@ -9,6 +9,8 @@ line of lab.yaml it comes from), and then what only shows at run time otherwise:
 - break.py, solution.py and the suite compile;
 - the suite collects at least one objective (pytest ``--collect-only``, in-process), and
   every fixture its tests ask for exists;
+- every known wrong fix in ``shortcuts/*.py`` compiles, says in its docstring what it fakes,
+  and uses only declared values (read with ``ast``: lint never imports a lab's code for it);
 - warnings: an objective without a docstring (the learner would read its function
   name), a ``server.shell`` in solution.py without ``_if=`` (it runs every time, so the
   solution is not idempotent).
@@ -70,6 +72,42 @@ class Objective:
     line: int | None = None
 
 
+SHORTCUTS_DIR = "shortcuts"
+
+
+@dataclass
+class Shortcut:
+    """A known wrong fix shipped with a lab: ``shortcuts/<name>.py``, a pyinfra deploy."""
+
+    name: str
+    path: Path
+    doc: str  # its docstring: what it fakes ("" when missing: a lint error)
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0].strip() if self.doc.strip() else self.name
+
+
+def shortcut_files(folder: Path) -> list[Path]:
+    """The shortcut deploys of a lab folder, by name (files starting with ``_`` are helpers)."""
+    where = Path(folder) / SHORTCUTS_DIR
+    if not where.is_dir():
+        return []
+    return sorted(p for p in where.glob("*.py") if not p.name.startswith("_"))
+
+
+def read_shortcuts(folder: Path) -> list[Shortcut]:
+    """Each shortcut with its docstring, read statically (the file is parsed, never run)."""
+    found = []
+    for path in shortcut_files(folder):
+        try:
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            doc = ""
+        found.append(Shortcut(path.stem, path, doc))
+    return found
+
+
 @dataclass
 class LintResult:
     folder: Path
@@ -77,6 +115,7 @@ class LintResult:
     problems: list[Problem] = field(default_factory=list)
     objectives: list[Objective] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
+    shortcuts: list[str] = field(default_factory=list)  # names of shortcuts/*.py
 
     @property
     def errors(self) -> list[Problem]:
@@ -97,6 +136,7 @@ class LintResult:
             "ok": self.ok,
             "problems": [asdict(p) for p in self.problems],
             "objectives": [asdict(o) for o in self.objectives],
+            "shortcuts": list(self.shortcuts),
         }
 
 
@@ -420,6 +460,7 @@ def lint_folder(folder: Path, *, collect: bool = True) -> LintResult:
                 WARNING, str(files["solution"]), "server.shell without _if= runs on every apply, so the solution is not idempotent (the idempotence phase of `labs validate` will fail)",
                 line=line, fix="guard it: `_if=any_changed(op1, op2)` with the operations whose change needs it",
             ))
+    result.shortcuts = _check_shortcuts(folder, declared, problems)
     if "briefing" in files and not files["briefing"].read_text(encoding="utf-8", errors="replace").strip():
         problems.append(Problem(ERROR, str(files["briefing"]), "the briefing is empty", fix="write the incident ticket the learner starts from"))
     if collect and "suite" in trees:
@@ -528,6 +569,41 @@ def _check_env_values(raw: dict, declared: set[str], root, spec_file: str, probl
                         ERROR, spec_file, f"${{{used}}} is not a declared value (declared: {', '.join(sorted(declared))}); it would reach the container as written",
                         line=_key_line(root, "services", name, "env", str(var)), field=f"services.{name}.env.{var}", fix=f"declare it under values: (e.g. `{used}: 16`), or write $$ for a literal $",
                     ))
+
+
+def _check_shortcuts(folder: Path, declared: set[str], problems: list[Problem]) -> list[str]:
+    """shortcuts/: known wrong fixes that `labs validate` applies and the checks must reject.
+    Statically: each compiles, has a docstring saying what it fakes, stays inside the folder,
+    and uses declared values only."""
+    where = folder / SHORTCUTS_DIR
+    if not where.exists():
+        return []
+    if not where.is_dir() or where.is_symlink():
+        problems.append(Problem(ERROR, str(where), "shortcuts must be a folder inside the lab", fix="make shortcuts/ a plain folder of pyinfra deploys"))
+        return []
+    for path in sorted(where.iterdir()):
+        if path.name == "__pycache__" or path.name.startswith("."):
+            continue
+        if path.is_symlink():
+            problems.append(Problem(ERROR, str(path), "a symlink in shortcuts/: every shortcut must be a file of the lab itself", fix="copy the file in instead of linking it"))
+        elif path.suffix != ".py" or not path.is_file():
+            problems.append(Problem(WARNING, str(path), "not a .py file: `labs validate` ignores it", fix="shortcuts are pyinfra deploys named <what-it-fakes>.py"))
+    names = []
+    for path in shortcut_files(folder):
+        if path.is_symlink():
+            continue
+        names.append(path.stem)
+        tree = _compile(path, problems, f"shortcut {path.name}")
+        if tree is None:
+            continue
+        if not (ast.get_docstring(tree) or "").strip():
+            problems.append(Problem(ERROR, str(path), "the shortcut has no docstring", line=1, fix="start it with a docstring saying which wrong fix it applies and what it fakes"))
+        for line, value in _values_used(tree):
+            if value not in declared:
+                problems.append(Problem(ERROR, str(path), f"uses the value {value!r}, which lab.yaml does not declare (declared: {', '.join(sorted(declared))})", line=line, fix=f"add `{value}: 16` under values: in lab.yaml, or fix the name"))
+    if not names and not any(p.is_symlink() for p in where.glob("*.py")):
+        problems.append(Problem(WARNING, str(where), "shortcuts/ holds no shortcut (<name>.py)", fix="add known wrong fixes the checks must reject, or remove the folder"))
+    return names
 
 
 def _check_suite(suite: Path, folder: Path, result: LintResult) -> None:

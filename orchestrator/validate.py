@@ -9,7 +9,9 @@ For each lab, in an instance of its own (a unique name such as ``v1a2b3c4d``):
 5. ``solution``: the reference solution applies and every objective passes;
 6. ``idempotence``: a second run of the solution changes nothing;
 7. ``reset``: the faults come back, so the checks fail again;
-8. ``stop``: nothing labelled with the instance is left in the engine.
+8. ``shortcuts``: each known wrong fix in ``shortcuts/*.py``, applied to a freshly broken
+   instance (reset between them), leaves at least one objective failing;
+9. ``stop``: nothing labelled with the instance is left in the engine.
 
 Each lab runs in a worker process of its own (``python -c 'from orchestrator.validate
 import worker_main; ...'``): pytest keeps module state between runs in one process and
@@ -36,14 +38,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.engine.probes import PROBE_IMAGE
 from orchestrator.errors import Interrupted, LabsError, UsageError
+from orchestrator.lifecycle import check_images
 
 if TYPE_CHECKING:
     from orchestrator.check_runner import CheckReport
     from orchestrator.lint import LintResult
     from orchestrator.spec import Lab
 
-PHASES = ("lint", "build", "start", "negative-control", "solution", "idempotence", "reset", "stop")
+PHASES = ("lint", "build", "start", "negative-control", "solution", "idempotence", "reset", "shortcuts", "stop")
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 DEFAULT_TIMEOUT = 900.0  # seconds one lab's whole validation may take
 # Seconds a worker gets to clean up after SIGTERM before SIGKILL. A command that blocks
@@ -79,6 +83,7 @@ class PhaseResult:
     message: str = ""
     seconds: float = 0.0
     objectives: dict[str, bool] | None = None  # for the phases that run the checks: name -> passed
+    cases: list[dict] | None = None  # the shortcuts phase: one {name, status, message, seconds, caught_by} each
 
     @property
     def failed(self) -> bool:
@@ -208,7 +213,8 @@ class _Phases:
                 raise KeyboardInterrupt
             passed, message = outcome[0], outcome[1]
             objectives = outcome[2] if len(outcome) > 2 else None
-            phase = PhaseResult(name, PASSED if passed else FAILED, message, objectives=objectives)
+            cases = outcome[3] if len(outcome) > 3 else None
+            phase = PhaseResult(name, PASSED if passed else FAILED, message, objectives=objectives, cases=cases)
         except (KeyboardInterrupt, SystemExit, Interrupted):
             raise  # stop everything: validate_lab removes the instance on the way out
         except Exception as err:  # noqa: BLE001 - every failure becomes the phase's verdict
@@ -219,29 +225,23 @@ class _Phases:
         return self.record(phase)
 
 
-def new_instance_name(lab_id: str, client=None) -> str:
+def new_instance_name(lab_id: str, engine=None) -> str:
     """A fresh instance name (``v`` and 8 hex digits) that no existing instance of the lab uses."""
-    from orchestrator.engine.client import connect
-    from orchestrator.engine.instances import find_instances, instance_key
+    from orchestrator.engine import open_engine
+    from orchestrator.engine.instances import instance_key
 
-    client = client or connect()
+    engine = engine or open_engine()
     while True:
         name = f"v{secrets.token_hex(4)}"
-        if not find_instances(client, key=instance_key(lab_id, name)):
+        if not engine.instances(key=instance_key(lab_id, name)):
             return name
 
 
-def leftovers(key: str, client=None) -> list[str]:
+def leftovers(key: str, engine=None) -> list[str]:
     """Every container, network and volume still labelled with instance ``key``."""
-    from orchestrator.engine import labels
-    from orchestrator.engine.client import connect
+    from orchestrator.engine import open_engine
 
-    client = client or connect()
-    selector = {"label": [f"{labels.INSTANCE}={key}"]}
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=selector, ignore_removed=True)]
-    found += [f"network {n.name}" for n in client.networks.list(filters=selector)]
-    found += [f"volume {v.name}" for v in client.volumes.list(filters=selector)]
-    return found
+    return (engine or open_engine()).leftovers(key)
 
 
 def _stop_and_verify(lab_id: str, instance: str) -> tuple[bool, str]:
@@ -273,9 +273,9 @@ def validate_lab(
     when the images were built up front). Always stops the instance, unless ``keep`` and a
     phase failed; an interrupt stops it too and propagates."""
     from orchestrator.check_runner import run_checks
-    from orchestrator.engine.client import connect
-    from orchestrator.engine.images import ensure_images
+    from orchestrator.engine import open_engine
     from orchestrator.lifecycle import reset_lab, running_instance, solve_lab, start_lab
+    from orchestrator.lint import read_shortcuts
 
     started = time.perf_counter()
     result = LabValidation(lab.id, str(lab.folder))
@@ -287,12 +287,12 @@ def validate_lab(
         return lambda text: phases.say(phase, text)
 
     def check():
-        report = run_checks(lab, running_instance(lab.id, instance))
+        report = run_checks(lab, running_instance(lab.id, instance), reveal=True)
         return report
 
     if build:
         def do_build():
-            tags = ensure_images(connect(), [s.image for s in lab.services.values()], say("build"), lab.folder)
+            tags = open_engine().ensure_images(check_images(lab), say("build"), lab.folder)
             return True, ", ".join(tags.values())
 
         if phases.run("build", "building images (cached)", do_build).failed:
@@ -349,11 +349,15 @@ def validate_lab(
                                "(break.py must break a fresh container every time, without relying on state kept outside it)"), _objectives(report)
             return True, f"{len(report.failed)}/{len(report.objectives)} objectives fail again after reset", _objectives(report)
 
+        def shortcuts():
+            return try_shortcuts(lab, instance, check, keep=keep, say=say("shortcuts"))
+
         steps = [
             ("negative-control", "checks must fail before the fix", negative),
             ("solution", "applying the reference solution; checks must pass", solution),
             ("idempotence", "applying the solution again; nothing may change", idempotence),
             ("reset", "resetting; checks must fail again", reset),
+            ("shortcuts", "applying each known wrong fix to a fresh broken instance; checks must fail", shortcuts),
         ]
         for name, intro, body in steps:
             if not started_ok:
@@ -362,6 +366,8 @@ def validate_lab(
                 phases.skip([name], "not run: --keep stops at the first failure")
             elif name == "idempotence" and "first" not in applied:
                 phases.skip([name], "not run: the solution did not apply")
+            elif name == "shortcuts" and not read_shortcuts(lab.folder):
+                phases.skip([name], "the lab ships no shortcuts/ (known wrong fixes the checks must reject)")
             else:
                 phases.run(name, intro, body)
 
@@ -382,6 +388,42 @@ def validate_lab(
     finally:
         result.seconds = time.perf_counter() - started
     return result
+
+
+def try_shortcuts(lab: Lab, instance: str, check: Callable[[], CheckReport], *, keep: bool = False, say=lambda text: None):
+    """The shortcuts phase: each known wrong fix applied to a fresh broken instance (the first
+    one to the instance the reset phase left; a reset before each of the others); the checks
+    must fail on every one. Returns (passed, message, None, cases), one case per shortcut."""
+    from orchestrator.lifecycle import reset_lab, solve_lab
+    from orchestrator.lint import read_shortcuts
+
+    cases: list[dict] = []
+    for index, shortcut in enumerate(read_shortcuts(lab.folder)):
+        started = time.perf_counter()
+        if index:
+            say(f"resetting before shortcut {shortcut.name}")
+            reset_lab(lab, instance)
+        say(f"applying shortcut {shortcut.name}: {shortcut.summary}")
+        case = {"name": shortcut.name, "doc": shortcut.summary, "status": PASSED, "message": "", "caught_by": []}
+        try:
+            solve_lab(lab, instance, deploy=shortcut.path)
+        except Exception as err:  # noqa: BLE001 - a shortcut that cannot apply fails its own case
+            case.update(status=FAILED, message=f"the shortcut does not apply: {_error_text(err)}")
+        else:
+            report = check()
+            case["caught_by"] = [o.id for o in report.failed]
+            if report.passed:
+                case.update(status=FAILED, message=f"every objective passes after this wrong fix ({shortcut.summary}): the checks accept it")
+            else:
+                case["message"] = f"rejected by {', '.join(case['caught_by'])}"
+        case["seconds"] = round(time.perf_counter() - started, 2)
+        cases.append(case)
+        if _STOPPING.is_set() or (keep and case["status"] == FAILED):
+            break
+    failed = [c for c in cases if c["status"] == FAILED]
+    if failed:
+        return False, "; ".join(f"shortcut {c['name']}: {c['message']}" for c in failed), None, cases
+    return True, f"{len(cases)} shortcut(s) rejected: " + "; ".join(f"{c['name']} ({c['message']})" for c in cases), None, cases
 
 
 # --------------------------------------------------------------------------- worker processes
@@ -595,6 +637,80 @@ def resolve_folders(names: list[str], all_labs: bool = False, labs_dir: Path | N
     return list(dict.fromkeys(found))
 
 
+def estimated_seconds(folder: Path) -> float:
+    """A static guess of how long validating a lab takes, to spread long labs over shards and
+    start them first: each service, objective and shortcut costs time, and so do seed data.
+    Read from the folder's text only (nothing of the lab runs)."""
+    import re
+
+    def size(path: Path) -> int:
+        return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+    spec = (folder / "lab.yaml").read_text(encoding="utf-8", errors="replace") if (folder / "lab.yaml").is_file() else ""
+    services = len(re.findall(r"^\s+image:", spec, flags=re.M)) or 1
+    suites = [p for p in folder.glob("test_*.py") if p.is_file()]
+    objectives = sum(len(re.findall(r"^def test_", p.read_text(encoding="utf-8", errors="replace"), flags=re.M)) for p in suites)
+    shortcuts = len(list((folder / "shortcuts").glob("*.py"))) if (folder / "shortcuts").is_dir() else 0
+    data = size(folder / "files") / 2_000_000 if (folder / "files").exists() else 0
+    return 20 + 6 * services + 2 * objectives + 10 * shortcuts + data
+
+
+def select_shard(folders: list[Path], shard: str) -> list[Path]:
+    """The labs of shard ``K/N``: a stable split where the longest labs (by
+    ``estimated_seconds``) are dealt out first, each to the shard with the least work so far."""
+    try:
+        k_text, n_text = shard.split("/")
+        k, n = int(k_text), int(n_text)
+        if not 1 <= k <= n:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--shard {shard!r}: use K/N with 1 <= K <= N", "for example --shard 1/3") from None
+    order = sorted(folders, key=lambda f: (-estimated_seconds(f), f.name))
+    loads = [0.0] * n
+    bins: list[list[Path]] = [[] for _ in range(n)]
+    for folder in order:
+        target = min(range(n), key=lambda i: (loads[i], i))
+        bins[target].append(folder)
+        loads[target] += estimated_seconds(folder)
+    chosen = set(bins[k - 1])
+    return [f for f in folders if f in chosen]
+
+
+def changed_folders(folders: list[Path], ref: str, shared_images: Path | None = None) -> tuple[list[Path], str]:
+    """The labs touched since git ``ref``: their folder, or a shared image they use, changed; a
+    change to labs' own code (orchestrator/, checks/) touches every lab. Returns the labs and why."""
+    import subprocess
+
+    import yaml
+
+    from orchestrator.paths import images_dir
+
+    shared_images = shared_images or images_dir()
+    root = shared_images.parent
+    try:
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+        changed = subprocess.run(["git", "-C", top, "diff", "--name-only", ref, "--"], capture_output=True, text=True, check=True, timeout=60).stdout.split()
+        changed += subprocess.run(["git", "-C", top, "ls-files", "--others", "--exclude-standard"], capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    except (OSError, subprocess.SubprocessError) as err:
+        detail = getattr(err, "stderr", "") or str(err)
+        raise UsageError(f"--changed {ref}: git cannot compare with {ref!r}: {detail.strip()[:200]}", "run it inside a git clone and give a commit, branch or tag that exists") from None
+    paths = [Path(top, name).resolve() for name in changed]
+    if any(p.is_relative_to(Path(top, d).resolve()) for p in paths for d in ("orchestrator", "checks")):
+        return list(folders), "labs' own code changed: every lab"
+    touched = []
+    for folder in folders:
+        images: set[str] = set()
+        try:
+            raw = yaml.safe_load((folder / "lab.yaml").read_text(encoding="utf-8")) or {}
+            images = {str(s.get("image")) for s in (raw.get("services") or {}).values() if isinstance(s, dict)}
+        except (OSError, ValueError, yaml.YAMLError, AttributeError):
+            pass
+        shared = [shared_images / name for name in images]
+        if any(p.is_relative_to(folder.resolve()) or any(p.is_relative_to(i.resolve()) for i in shared) for p in paths):
+            touched.append(folder)
+    return touched, f"{len(touched)} lab(s) changed since {ref}"
+
+
 def _lint_phase(folder: Path, progress: Progress) -> tuple[PhaseResult, LintResult]:
     from orchestrator.lint import lint_folder
 
@@ -614,10 +730,10 @@ def _lint_phase(folder: Path, progress: Progress) -> tuple[PhaseResult, LintResu
 def _build_all(labs: list[tuple[str, Path, list[str]]], progress: Progress) -> dict[tuple[Path, str], PhaseResult]:
     """Build each image context once, before any worker starts (two labs sharing an image
     never race to build it); returns a build phase per (lab folder, image name)."""
-    from orchestrator.engine.client import connect
-    from orchestrator.engine.images import ensure_image, image_context
+    from orchestrator.engine import open_engine
+    from orchestrator.engine.images import image_context
 
-    client = connect()
+    engine = open_engine()
     by_context: dict[Path, PhaseResult] = {}
     out: dict[tuple[Path, str], PhaseResult] = {}
     for lab, folder, images in labs:
@@ -626,7 +742,7 @@ def _build_all(labs: list[tuple[str, Path, list[str]]], progress: Progress) -> d
             try:
                 context = image_context(name, folder)
                 if context not in by_context:
-                    tag = ensure_image(client, name, lambda text, lab=lab: progress(Event(lab, "build", text)), folder)
+                    tag = engine.ensure_image(name, lambda text, lab=lab: progress(Event(lab, "build", text)), folder)
                     seconds = round(time.perf_counter() - started, 2)
                     how = "present" if seconds < 1 else f"built in {seconds:g} s"
                     by_context[context] = PhaseResult("build", PASSED, f"{tag} ({how})", seconds)
@@ -661,14 +777,14 @@ def validate(
             results[folder] = result
     runnable = [f for f in folders if f not in results]
     if runnable:
-        from orchestrator.engine.client import connect
+        from orchestrator.engine import open_engine
 
-        connect()  # EngineUnavailable here is one clear error, not a failure per lab
-        builds = _build_all([(lints[f][1].lab_id, f, lints[f][1].images) for f in runnable], progress)
+        open_engine()  # EngineUnavailable here is one clear error, not a failure per lab
+        builds = _build_all([(lints[f][1].lab_id, f, [*lints[f][1].images, PROBE_IMAGE]) for f in runnable], progress)
         job_list: list[_Job] = []
         for folder in runnable:
             lint_phase, lint = lints[folder]
-            phases = [builds[(folder, i)] for i in lint.images]
+            phases = [builds[(folder, i)] for i in [*lint.images, PROBE_IMAGE]]
             failed = [p for p in phases if p.failed]
             build = failed[0] if failed else PhaseResult(
                 "build", PASSED, ", ".join(p.message for p in phases), round(sum(p.seconds for p in phases), 2)
@@ -729,10 +845,11 @@ def junit_xml(report: ValidationReport) -> str:
     root = ET.Element("testsuites", name="labs validate", time=f"{report.seconds:.2f}")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for lab in report.labs:
-        failures = sum(1 for p in lab.phases if p.status == FAILED)
+        cases = [c for p in lab.phases for c in (p.cases or [])]
+        failures = sum(1 for p in lab.phases if p.status == FAILED) + sum(1 for c in cases if c["status"] == FAILED)
         skipped = sum(1 for p in lab.phases if p.status == SKIPPED)
         suite = ET.SubElement(
-            root, "testsuite", name=lab.lab, tests=str(len(lab.phases)), failures=str(failures),
+            root, "testsuite", name=lab.lab, tests=str(len(lab.phases) + len(cases)), failures=str(failures),
             errors="0", skipped=str(skipped), time=f"{lab.seconds:.2f}",
         )
         props = ET.SubElement(suite, "properties")
@@ -747,7 +864,14 @@ def junit_xml(report: ValidationReport) -> str:
                 ET.SubElement(case, "skipped", message=phase.message)
             elif phase.message:
                 ET.SubElement(case, "system-out").text = phase.message
-        totals["tests"] += len(lab.phases)
+            for shortcut in phase.cases or []:  # one test case per shortcut the lab ships
+                sub = ET.SubElement(suite, "testcase", classname=f"labs.{lab.lab}.{phase.phase}", name=f"shortcut {shortcut['name']}", time=f"{shortcut.get('seconds', 0):.2f}")
+                if shortcut["status"] == FAILED:
+                    failure = ET.SubElement(sub, "failure", message=shortcut["message"][:500], type="labs.validate.shortcut")
+                    failure.text = f"{shortcut.get('doc', '')}\n{shortcut['message']}"
+                else:
+                    ET.SubElement(sub, "system-out").text = f"{shortcut.get('doc', '')}\n{shortcut['message']}"
+        totals["tests"] += len(lab.phases) + len(cases)
         totals["failures"] += failures
         totals["skipped"] += skipped
     for name, value in totals.items():

@@ -219,7 +219,61 @@ def test_junit_xml_lists_every_phase():
         assert {c.get("classname") for c in suite.findall("testcase")} == {f"labs.{name}"}
     failure = suites["bad"].find("testcase[@name='solution']/failure")
     assert failure is not None and "<saw 403> & more" in failure.get("message") and "test_x" in failure.text
-    assert len(suites["bad"].findall("testcase/skipped")) == 3
+    assert len(suites["bad"].findall("testcase/skipped")) == len(PHASES[5:])
+
+
+def test_junit_xml_has_a_test_case_per_shortcut():
+    cases = [
+        {"name": "shim-nginx", "doc": "a shim answers nginx -t", "status": PASSED, "message": "rejected by test_config", "seconds": 3.0, "caught_by": ["test_config"]},
+        {"name": "static-copy", "doc": "a copy of the page", "status": FAILED, "message": "every objective passes after this wrong fix", "seconds": 4.0, "caught_by": []},
+    ]
+    phases = [PhaseResult(p, PASSED, "fine", 1.0) for p in PHASES if p != "shortcuts"]
+    phases.insert(PHASES.index("shortcuts"), PhaseResult("shortcuts", FAILED, "shortcut static-copy: every objective passes", 7.0, cases=cases))
+    root = ET.fromstring(junit_xml(ValidationReport([LabValidation("lab-a", "/labs/lab-a", "v1", phases, seconds=20)])))
+    suite = root.find("testsuite")
+    names = [c.get("name") for c in suite.findall("testcase")]
+    assert names == [*PHASES[:PHASES.index("shortcuts") + 1], "shortcut shim-nginx", "shortcut static-copy", "stop"]
+    assert suite.get("tests") == str(len(PHASES) + 2) and suite.get("failures") == "2"
+    failing = suite.find("testcase[@name='shortcut static-copy']/failure")
+    assert failing is not None and "a copy of the page" in failing.text
+    assert suite.find("testcase[@name='shortcut shim-nginx']/failure") is None
+
+
+SHORTCUT_LINT = {
+    "no-docstring": ("import os\n", "the shortcut has no docstring"),
+    "bad-syntax": ('"""Broken."""\nif True\n', "does not compile"),
+    "undeclared": ('"""Uses a value."""\nfrom pyinfra import host\nx = host.data.values["secret_x"]\n', "'secret_x', which lab.yaml does not declare"),
+}
+
+
+def test_lint_knows_the_shortcuts_folder_statically(tmp_path):
+    """Every shortcut is read with ast, never run: a docstring is required, syntax and values are checked."""
+    from orchestrator.lint import lint_folder, read_shortcuts
+
+    folder = new_lab("with-shortcuts", tmp_path)
+    marker = tmp_path / "executed"
+    for name, (source, _) in SHORTCUT_LINT.items():
+        (folder / "shortcuts" / f"{name}.py").write_text(source.replace("import os", f"import os\nopen({str(marker)!r}, 'w')"))
+    (folder / "shortcuts" / "notes.txt").write_text("not a deploy")
+    (folder / "shortcuts" / "_helpers.py").write_text("X = 1\n")  # helpers (leading _) are not shortcuts
+    result = lint_folder(folder)
+    assert not marker.exists(), "lint must never execute a lab's shortcut"
+    for name, (_, phrase) in SHORTCUT_LINT.items():
+        assert any(p.file.endswith(f"shortcuts/{name}.py") and phrase in p.message and p.severity == "error" for p in result.problems), (name, [str(p) for p in result.problems])
+    assert any(p.file.endswith("notes.txt") and p.severity == "warning" for p in result.problems)
+    assert sorted(result.shortcuts) == sorted([*SHORTCUT_LINT, "world-writable-page"])
+    assert [s.name for s in read_shortcuts(folder)] == sorted([*SHORTCUT_LINT, "world-writable-page"])
+    summary = next(s for s in read_shortcuts(folder) if s.name == "world-writable-page").summary
+    assert summary.startswith("Shortcut: make the page readable with chmod 666")
+
+
+def test_new_scaffolds_a_shortcut_that_lints(tmp_path):
+    from orchestrator.lint import lint_folder
+
+    folder = new_lab("fresh-one", tmp_path)
+    assert (folder / "shortcuts" / "world-writable-page.py").is_file()
+    result = lint_folder(folder, collect=False)
+    assert result.ok and result.shortcuts == ["world-writable-page"], [str(p) for p in result.problems]
 
 
 def test_help_stays_light():

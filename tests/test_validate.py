@@ -87,14 +87,47 @@ def test_every_shipped_lab_validates(engine, labs, tmp_path):
         assert sorted(lab["lab"] for lab in report["labs"]) == shipped
         suites = {s.get("name"): s for s in ET.parse(junit).getroot().findall("testsuite")}
         assert set(suites) == set(shipped)
-        for suite in suites.values():
-            assert [c.get("name") for c in suite.findall("testcase")] == list(PHASES)
+        for name, suite in suites.items():
+            assert [c.get("name") for c in suite.findall("testcase") if c.get("classname") == f"labs.{name}"] == list(PHASES)
+            shortcuts = sorted(p.stem for p in (REPO / "labs" / name / "shortcuts").glob("[!_]*.py"))
+            assert [c.get("name") for c in suite.findall(f"testcase[@classname='labs.{name}.shortcuts']")] == [f"shortcut {s}" for s in shortcuts]
         for lab in report["labs"]:
             assert lab["instance"].startswith("v") and lab["instance"] != "default"
             _assert_nothing_left(engine, lab["lab"], lab["instance"])
     finally:
         for lab in report.get("labs", []):
             _cleanup(engine, lab["lab"], lab.get("instance"))
+
+
+def test_a_shortcut_that_passes_the_checks_fails_validation_naming_it(engine, labs, tmp_path):
+    """The scaffold plus a "shortcut" that is really a valid fix: the checks accept it, so the
+    shortcuts phase fails and names it; the scaffold's own shortcut is still rejected; each
+    shortcut is a JUnit test case and a case in --json."""
+    from orchestrator.scaffold import new_lab
+
+    folder = new_lab("shortcut-demo", tmp_path)
+    (folder / "shortcuts" / "really-a-fix.py").write_text((folder / "solution.py").read_text().replace(
+        '"""The reference solution', '"""Not a shortcut at all: the reference solution under another name.\n\nThe reference solution', 1
+    ).replace('Path(__file__).parent / "files"', 'Path(__file__).parent.parent / "files"'))
+    junit = tmp_path / "junit.xml"
+    result, report = labs.json("validate", str(folder), "--junit", str(junit), timeout=400)
+    lab = report["labs"][0]
+    try:
+        assert result.returncode == 1 and not lab["ok"]
+        statuses = {p["phase"]: p["status"] for p in lab["phases"]}
+        assert statuses["shortcuts"] == "failed" and statuses["solution"] == "passed" and statuses["stop"] == "passed", statuses
+        phase = next(p for p in lab["phases"] if p["phase"] == "shortcuts")
+        assert "shortcut really-a-fix" in phase["message"] and "world-writable-page" not in phase["message"]
+        cases = {c["name"]: c for c in phase["cases"]}
+        assert cases["really-a-fix"]["status"] == "failed" and cases["really-a-fix"]["caught_by"] == []
+        assert cases["world-writable-page"]["status"] == "passed" and cases["world-writable-page"]["caught_by"] == ["test_page_not_world_writable"]
+        suite = ET.parse(junit).getroot().find("testsuite")
+        junit_cases = {c.get("name"): c for c in suite.findall("testcase")}
+        assert junit_cases["shortcut really-a-fix"].find("failure") is not None
+        assert junit_cases["shortcut world-writable-page"].find("failure") is None
+        _assert_nothing_left(engine, "shortcut-demo", lab["instance"])
+    finally:
+        _cleanup(engine, "shortcut-demo", lab.get("instance"))
 
 
 def test_broken_labs_fail_naming_lab_and_phase(engine, labs, tmp_path):
@@ -175,3 +208,67 @@ def test_a_hung_lab_is_stopped_and_removed(engine, tmp_path, state_dir, monkeypa
         _assert_nothing_left(engine, "slowpoke", lab.instance)
     finally:
         _cleanup(engine, "slowpoke", lab.instance)
+
+
+def test_shards_split_every_lab_once_and_spread_the_longest(tmp_path):
+    """--shard K/N: every lab lands in exactly one shard; the two longest labs never share one."""
+    from orchestrator.validate import estimated_seconds, select_shard
+
+    folders = []
+    for i in range(7):
+        folder = tmp_path / f"lab{i}"
+        (folder / "shortcuts").mkdir(parents=True)
+        services = "\n".join(f"  s{j}:\n    image: app" for j in range(1 + i % 3))
+        (folder / "lab.yaml").write_text(f"id: lab{i}\nservices:\n{services}\n")
+        for j in range(i):
+            (folder / "shortcuts" / f"s{j}.py").write_text('"""fake"""\n')
+        folders.append(folder)
+    shards = [select_shard(folders, f"{k}/3") for k in (1, 2, 3)]
+    assert sorted(f.name for shard in shards for f in shard) == sorted(f.name for f in folders)
+    assert shards == [select_shard(folders, f"{k}/3") for k in (1, 2, 3)]  # stable
+    longest = sorted(folders, key=estimated_seconds, reverse=True)[:2]
+    assert not any(set(longest) <= set(shard) for shard in shards)
+
+
+def test_shard_and_changed_usage_errors(labs):
+    bad = labs("validate", "--all", "--shard", "4/3")
+    assert bad.returncode == 2 and "--shard" in bad.stderr and "Traceback" not in bad.stderr
+    ref = labs("validate", "--all", "--changed", "no-such-ref-xyz")
+    assert ref.returncode == 2 and "no-such-ref-xyz" in ref.stderr and "Traceback" not in ref.stderr
+
+
+def test_changed_selects_labs_by_folder_and_shared_image(tmp_path):
+    """--changed REF: a lab whose folder changed, and one using a changed shared image, are chosen;
+    a change to labs' own code chooses every lab."""
+    import subprocess
+
+    from orchestrator.validate import changed_folders
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, timeout=30)
+
+    for lab, image in (("alpha", "web"), ("beta", "db"), ("gamma", "web")):
+        (tmp_path / "labs" / lab).mkdir(parents=True)
+        (tmp_path / "labs" / lab / "lab.yaml").write_text(f"id: {lab}\nservices:\n  main:\n    image: {image}\n")
+    for image in ("web", "db"):
+        (tmp_path / "images" / image).mkdir(parents=True)
+        (tmp_path / "images" / image / "Dockerfile").write_text("FROM debian:bookworm\n")
+    (tmp_path / "orchestrator").mkdir()
+    (tmp_path / "orchestrator" / "core.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "base", "--allow-empty")
+    git("add", "-A")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "labs")
+    folders = sorted((tmp_path / "labs").iterdir())
+    images = tmp_path / "images"
+    assert changed_folders(folders, "HEAD", images)[0] == []
+    (tmp_path / "images" / "web" / "Dockerfile").write_text("FROM debian:bookworm\nRUN true\n")
+    git("add", "-A")
+    touched, why = changed_folders(folders, "HEAD", images)
+    assert [f.name for f in touched] == ["alpha", "gamma"] and "2 lab(s)" in why
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "change")
+    (tmp_path / "labs" / "beta" / "briefing.md").write_text("again\n")
+    assert [f.name for f in changed_folders(folders, "HEAD", images)[0]] == ["beta"]
+    (tmp_path / "orchestrator" / "core.py").write_text("x = 2\n")
+    touched, why = changed_folders(folders, "HEAD", images)
+    assert len(touched) == 3 and "every lab" in why

@@ -93,20 +93,26 @@ def _root(
 
 @app.command("list")
 @handles_errors
-def list_labs(labs_dir: LabsDir = None, as_json: Json = False):
+def list_labs(
+    labs_dir: LabsDir = None,
+    tag: Annotated[Optional[str], typer.Option("--tag", help="only labs with this tag (e.g. nginx, deployment)")] = None,
+    difficulty: Annotated[Optional[str], typer.Option("--difficulty", help="only labs of this difficulty: beginner, intermediate or advanced")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="only labs of this kind: repair or build")] = None,
+    as_json: Json = False,
+):
     """List the labs you can start, and which are running."""
     from orchestrator.catalog import Catalog, summaries
     from orchestrator.engine.quick import running_instance_keys
 
-    rows = summaries(Catalog.from_env(labs_dir))
+    rows = summaries(Catalog.from_env(labs_dir), tag=tag, difficulty=difficulty, kind=kind)
     running = running_instance_keys()
     running_labs = None if running is None else {key.split(".")[0] for key in running}
     if as_json:
         from orchestrator.cli import render
 
         render.print_json([
-            {"id": r.id, "title": r.title, "difficulty": r.difficulty, "minutes": r.minutes, "folder": str(r.folder),
-             "running": None if running_labs is None else r.id in running_labs, "problem": r.problem}
+            {"id": r.id, "title": r.title, "summary": r.summary, "kind": r.kind, "difficulty": r.difficulty, "minutes": r.minutes,
+             "tags": r.tags, "folder": str(r.folder), "running": None if running_labs is None else r.id in running_labs, "problem": r.problem}
             for r in rows
         ])
         return

@@ -26,6 +26,7 @@ _SHORT = {
     "solution": "solve",
     "idempotence": "idem",
     "reset": "reset",
+    "shortcuts": "short",
     "stop": "stop",
 }
 
@@ -118,7 +119,7 @@ def _summary(report, console) -> None:
         name = f"[green]{escape(lab.lab)}[/]" if lab.ok else f"[bold red]{escape(lab.lab)}[/]"
         table.add_row(name, *(_mark(lab.phase(n)) for n in PHASES), f"{lab.seconds:.0f}s")
     console.print(table)
-    console.print("[dim]neg: the checks fail before the fix · idem: a second solve changes nothing[/]")
+    console.print("[dim]neg: the checks fail before the fix · idem: a second solve changes nothing · short: every known wrong fix (shortcuts/) is rejected[/]")
     failures = [(lab, phase) for lab in report.labs for phase in lab.failures]
     if failures:
         console.print()
@@ -152,24 +153,35 @@ def validate(
     labs: LabsArg = None,
     all_labs: Annotated[bool, typer.Option("--all", help="validate every lab on the search path")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="labs validated side by side, each in its own process")] = 1,
-    junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here (one testcase per lab and phase)", show_default=False)] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here (one testcase per lab and phase, and per shortcut)", show_default=False)] = None,
     keep: Annotated[bool, typer.Option("--keep", help="stop at a lab's first failed phase and leave its instance running as it failed, to inspect it")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=30, help="seconds one lab's validation may take before it is stopped")] = 900,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="only shard K of N (K/N): a stable split with the longest labs spread evenly, for CI matrices")] = None,
+    changed: Annotated[Optional[str], typer.Option("--changed", metavar="REF", help="only labs whose folder or shared images changed since git REF (all labs when labs' own code changed)")] = None,
     labs_dir: LabsDir = None,
     as_json: Json = False,
 ):
-    """Prove labs work, for CI: lint, start broken, checks fail, solution passes and is idempotent, reset re-breaks, stop leaves nothing.
+    """Prove labs work, for CI: lint, start broken, checks fail, solution passes and is idempotent, reset re-breaks, every shortcut is rejected, stop leaves nothing.
 
     Each lab runs in its own instance and process. Exits 0 only when every phase of every
     lab passed, 1 when validation failed.
     """
     from orchestrator.cli import render
     from orchestrator.errors import UsageError
-    from orchestrator.validate import resolve_folders, validate as run_validation, write_junit
+    from orchestrator.validate import changed_folders, resolve_folders, select_shard, validate as run_validation, write_junit
 
     if not labs and not all_labs:
         raise UsageError("give lab ids (or folders) to validate, or --all", "for example `labs validate nginx-misconfig` or `labs validate --all --jobs 2`")
     folders = resolve_folders(labs or [], all_labs, labs_dir)
+    if changed is not None:
+        folders, why = changed_folders(folders, changed)
+        render.err.print(f"[dim]--changed {changed}: {why}[/]")
+    if shard is not None:
+        folders = select_shard(folders, shard)
+        render.err.print(f"[dim]--shard {shard}: {', '.join(f.name for f in folders) or 'no labs'}[/]")
+    if not folders:
+        render.err.print("nothing to validate")
+        return
     with _Display(quiet=as_json) as display:
         report = run_validation(folders, jobs=jobs, keep=keep, timeout=timeout, progress=display)
     if junit is not None:

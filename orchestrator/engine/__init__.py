@@ -16,4 +16,22 @@ Modules:
     ports        free loopback ports and who holds one
     quick        a read-only query that needs no SDK import (labs list)
     pyinfra_connector  pyinfra's @docker connector over the SDK
+    docker_engine  DockerEngine: what the lifecycle asks of a Docker engine, in lab terms
+    terminal     exec sessions with a TTY (labs shell, the browser terminal)
 """
+
+import os
+
+ENGINES = ("docker",)
+
+
+def open_engine(timeout: float = 120):
+    """The engine labs drives, chosen in this one place (``LABS_ENGINE``, default ``docker``)."""
+    from orchestrator.errors import UsageError
+
+    name = os.environ.get("LABS_ENGINE", "docker") or "docker"
+    if name == "docker":
+        from orchestrator.engine.docker_engine import DockerEngine
+
+        return DockerEngine(timeout=timeout)
+    raise UsageError(f"LABS_ENGINE={name!r}: unknown engine (known: {', '.join(ENGINES)})", "unset LABS_ENGINE to use the Docker engine")

@@ -171,6 +171,8 @@ def find_instances(client: docker.DockerClient, lab_id: str | None = None, key: 
         except ValueError:
             inst.values = {}
     for container in containers:
+        if container.labels.get(labels.PROBE) == "true":
+            continue  # a check's probe: removed when it ends (or with the instance)
         inst = entry(container.labels)
         service = container.labels.get(labels.SERVICE, container.name)
         inst.containers[service] = container

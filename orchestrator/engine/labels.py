@@ -20,6 +20,7 @@ FOLDER = f"{PREFIX}.folder"  # where the lab was loaded from (informational)
 VALUES = f"{PREFIX}.values"  # per-instance random values, JSON (network only)
 CONTEXT = f"{PREFIX}.context"  # an image's build-context hash (images only)
 SESSION = f"{PREFIX}.session"  # the command run that created it (rollback removes only its own)
+PROBE = f"{PREFIX}.probe"  # "true" on a check's short-lived probe container (never a service)
 MARKER = f"{PREFIX}.marker"  # "complete" on the volume that marks a fully started instance
 
 

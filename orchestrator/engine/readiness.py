@@ -61,3 +61,14 @@ def wait_all_ready(pairs: list[tuple[str, Container, Readiness]]) -> None:
         futures = [pool.submit(wait_ready, c, r, s) for s, c, r in pairs]
         for future in futures:
             future.result()
+
+
+def restart_all_ready(pairs: list[tuple[str, Container, Readiness]], stop_timeout: int = 10) -> None:
+    """Restart every (service, container) at once, then wait until each is ready again: nothing
+    started by hand in any of them survives."""
+    if not pairs:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, len(pairs))) as pool:
+        for future in [pool.submit(container.restart, timeout=stop_timeout) for _, container, _ in pairs]:
+            future.result()
+    wait_all_ready(pairs)

@@ -6,10 +6,13 @@
 - Test behaviour, the way users meet the service (a real request through the published
   port), so any valid fix passes; add a guard objective only to refuse fixes that are
   wrong (here: a world-writable page).
-- The ``lab`` fixture reaches the running instance: ``lab.http(service, port, path)``,
-  ``lab.host(service)`` (a testinfra host: .run, .file, .process, ...), ``lab.values``,
-  ``lab.restart(service)``. See docs/authoring.md.
-- Checks must fail right after `labs start`, pass after `labs solve`, and need no internet.
+- Trust nothing inside the containers: the learner is root there. The ``lab`` fixture's
+  probes do not depend on it: ``lab.http`` (a real request from outside),
+  ``lab.read_file``/``lab.walk`` (files read through the engine: mode, owner, ACLs),
+  ``lab.probe`` (a tool run from a pristine image), ``lab.integrity`` (binaries as the image
+  shipped them), ``lab.restart_all`` (nothing hand-started survives). See docs/authoring.md.
+- Checks must fail right after `labs start`, pass after `labs solve`, fail for every file in
+  shortcuts/ (known wrong fixes), and need no internet.
 """
 
 import time
@@ -38,8 +41,8 @@ def test_page_served(lab):
 
 def test_page_not_world_writable(lab):
     """The status page is not writable by everyone"""
-    page = lab.host("web").file(PAGE)
-    assert page.exists, f"{PAGE} is gone from the web container (`labs reset` starts over)"
+    page = lab.read_file("web", PAGE)  # through the engine: no command runs in the container
+    assert page is not None, f"{PAGE} is gone from the web container (`labs reset` starts over)"
     assert not page.mode & 0o002, f"{PAGE} has mode {page.mode:o}: anyone on the machine can rewrite the status page — readable is enough"
 
 
@@ -58,9 +61,10 @@ def _eventually(probe, seconds: float = 5.0):
 
 
 def test_survives_restart(lab):
-    """The status page still works after the container restarts"""
+    """The status page still works after every container restarts"""
     problem = _page_problem(lab)
-    assert problem is None, f"before any restart: {problem}"  # not working yet: no need to restart
-    lab.restart("web")
+    if problem is not None:  # not working yet: say so, without blaming persistence
+        raise AssertionError(f"the page does not work yet, so persistence is not tested: {problem}")
+    lab.restart_all()  # every service: a process started by hand anywhere does not survive
     problem = _eventually(lambda: _page_problem(lab))
-    assert problem is None, f"after restarting the web container: {problem} (a fix made only in the running nginx is lost on restart)"
+    assert problem is None, f"after restarting the lab's containers: {problem} (a fix made only in the running nginx is lost on restart)"
