@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 
 import pytest
 
@@ -24,33 +25,38 @@ CONF = "/etc/redis/redis.conf"
 
 # --- probes --------------------------------------------------------------------------------------
 
-def _redis(lab, *args: str):
-    """redis-cli from the pristine probe image, on the lab network, with the instance's password."""
-    return lab.probe(
-        ["redis-cli", "--no-auth-warning", "-h", "redis", "-p", "6379", *args],
-        image="probe",
-        env={"REDISCLI_AUTH": lab.values["redis_password"]},
-        timeout=20,
+SEP = "--labs-end-of-reply--"
+_passed: set[str] = set()  # objectives that passed in this run (the restart objective waits for them)
+
+
+def _redis(lab, *commands: list[str]) -> tuple[list[str], str | None]:
+    """Run redis-cli commands from the pristine probe image, on the lab network, with the
+    instance's password, in ONE probe: (each command's reply, problem)."""
+    script = "; ".join(
+        f"redis-cli --no-auth-warning -h redis -p 6379 {' '.join(shlex.quote(arg) for arg in command)} 2>&1; echo {SEP}" for command in commands
     )
+    result = lab.probe(["sh", "-c", script], image="probe", env={"REDISCLI_AUTH": lab.values["redis_password"]}, timeout=30)
+    replies = [part.strip("\n") for part in result.stdout.split(SEP + "\n")][: len(commands)]
+    for reply in replies:
+        text = " ".join(reply.split())[:200]
+        if text.startswith(("Could not connect", "NOAUTH", "WRONGPASS", "ERR", "MISCONF", "LOADING")) or "Connection refused" in text:
+            return replies, f"redis-cli on the lab network could not use redis:6379 ({text})"
+    if result.exit_code != 0 or len(replies) < len(commands):
+        return replies, f"redis-cli on the lab network failed ({' '.join(result.output.split())[:200] or f'exit code {result.exit_code}'})"
+    return replies, None
 
 
-def _redis_problem(result) -> str | None:
-    text = " ".join(result.output.split())[:200]
-    if result.exit_code != 0 or text.startswith(("Could not connect", "ERR", "NOAUTH", "WRONGPASS")) or "Connection refused" in text:
-        return f"redis-cli on the lab network could not use redis:6379 ({text or f'exit code {result.exit_code}'})"
-    return None
-
-
-def _config(lab, name: str) -> tuple[str | None, str | None]:
-    """CONFIG GET name from the probe: (value, problem)."""
-    result = _redis(lab, "CONFIG", "GET", name)
-    problem = _redis_problem(result)
+def _config(lab) -> tuple[dict[str, str], str | None]:
+    """maxmemory and maxmemory-policy from the running Redis (CONFIG GET, from the probe)."""
+    replies, problem = _redis(lab, ["CONFIG", "GET", "maxmemory"], ["CONFIG", "GET", "maxmemory-policy"])
     if problem:
-        return None, problem
-    lines = result.stdout.splitlines()
-    if len(lines) < 2 or lines[0] != name:
-        return None, f"CONFIG GET {name} answered {' '.join(result.output.split())[:120]!r}"
-    return lines[1], None
+        return {}, problem
+    found = {}
+    for reply in replies:
+        lines = reply.splitlines()
+        if len(lines) >= 2:
+            found[lines[0]] = lines[1]
+    return found, None
 
 
 def _conf_file_says(lab, name: str) -> str:
@@ -87,19 +93,20 @@ def _new_session(lab) -> tuple[str | None, str | None, str | None]:
     return sid, trace, None
 
 
-def _session_problem(lab, sid: str, trace: str, when: str) -> str | None:
-    """Read a session back through the app and straight from Redis: a problem, or None."""
-    resp = _me(lab, sid)
-    if resp.status == 401:
-        return f"{when}, GET /api/me for a session created earlier answered 401 (the app no longer finds it in Redis)"
-    if resp.status != 200 or trace not in resp.body:
-        return f"{when}, GET /api/me for a session created earlier got {resp.describe()}"
-    stored = _redis(lab, "GET", f"session:{sid}")
-    problem = _redis_problem(stored)
+def _sessions_problem(lab, sessions: list[tuple[str, str]], when: str) -> str | None:
+    """Read sessions back through the app, then straight from Redis (one probe): a problem, or None."""
+    for sid, trace in sessions:
+        resp = _me(lab, sid)
+        if resp.status == 401:
+            return f"{when}, GET /api/me for a session created earlier answered 401 (the app no longer finds it in Redis)"
+        if resp.status != 200 or trace not in resp.body:
+            return f"{when}, GET /api/me for a session created earlier got {resp.describe()}"
+    replies, problem = _redis(lab, *[["GET", f"session:{sid}"] for sid, _ in sessions])
     if problem:
         return f"{when}: {problem}"
-    if trace not in stored.stdout:
-        return f"{when}, the app answered for the session but Redis on the lab network holds no session:{sid} with it — sessions must live in the lab's Redis"
+    for (sid, trace), reply in zip(sessions, replies):
+        if trace not in reply:
+            return f"{when}, the app answered for a session but Redis on the lab network holds no session:{sid} with it — sessions must live in the lab's Redis"
     return None
 
 
@@ -107,30 +114,30 @@ def _round_trip_problem(lab) -> str | None:
     sid, trace, problem = _new_session(lab)
     if problem:
         return problem
-    return _session_problem(lab, sid, trace, "right after logging in")
+    return _sessions_problem(lab, [(sid, trace)], "right after logging in")
 
 
-def _cap_problem(lab) -> tuple[int | None, str | None]:
-    raw, problem = _config(lab, "maxmemory")
-    if problem:
-        return None, problem
-    cap = int(raw) if raw and raw.isdigit() else -1
+def _cap_problem(cap_raw: str | None, lab) -> tuple[int | None, str | None]:
+    cap = int(cap_raw) if cap_raw and cap_raw.isdigit() else -1
     if cap <= 0:
-        return None, f"Redis runs with maxmemory {raw} (no cap): it can grow until its container is killed — {_conf_file_says(lab, 'maxmemory')}"
+        return None, f"Redis runs with maxmemory {cap_raw} (no cap): it can grow until its container is killed — {_conf_file_says(lab, 'maxmemory')}"
     if cap > CAP_CEILING:
         return None, f"Redis's cap is {cap / 2**20:.0f} MB, more than {CAP_CEILING // 2**20} MB of a 160 MB container (fork for snapshots, buffers and fragmentation need the rest) — {_conf_file_says(lab, 'maxmemory')}"
     return cap, None
 
 
-def _pressure_problem(lab) -> str | None:
-    """Fill Redis past its cap with the app's warm-up: sessions and logins must survive."""
-    cap, problem = _cap_problem(lab)
+def _pressure_problem(lab, earlier: list[tuple[str, str]] = ()) -> str | None:
+    """Fill Redis past its cap with the app's warm-up: sessions (``earlier`` ones too) and logins must survive."""
+    config, problem = _config(lab)
     if problem:
         return problem
+    cap, problem = _cap_problem(config.get("maxmemory"), lab)
+    if problem:
+        return problem
+    policy = config.get("maxmemory-policy", "?")
     sid, trace, problem = _new_session(lab)
     if problem:
         return problem
-    policy, _ = _config(lab, "maxmemory-policy")
     count = min(MAX_WARM, math.ceil(cap * 1.5 / REPORT_BYTES) + 8)
     warm = lab.http("app", APP_PORT, f"/api/cache/warm?count={count}", method="POST", body="", timeout=90)
     if warm.status == 507 or (warm.status == 503 and "OOM" in warm.body):
@@ -140,13 +147,13 @@ def _pressure_problem(lab) -> str | None:
         )
     if warm.status != 200:
         return f"the warm-up (POST /api/cache/warm?count={count}) got {warm.describe()}"
-    lost = _session_problem(lab, sid, trace, f"after a warm-up of {count} reports filled the {cap / 2**20:.0f} MB cap (policy {policy})")
-    if lost:
-        return lost + " — look at which keys Redis may evict when it is full"
     sid2, trace2, problem = _new_session(lab)
     if problem:
         return f"after the warm-up filled the cap (policy {policy}), a new login failed: {problem}"
-    return _session_problem(lab, sid2, trace2, "after the warm-up, for a new login")
+    lost = _sessions_problem(lab, [*earlier, (sid, trace), (sid2, trace2)], f"after a warm-up of {count} reports filled the {cap / 2**20:.0f} MB cap (policy {policy})")
+    if lost:
+        return lost + " — look at which keys Redis may evict when it is full"
+    return None
 
 
 # --- objectives ----------------------------------------------------------------------------------
@@ -155,37 +162,46 @@ def test_login_round_trip(lab):
     """A customer who logs in through the app gets a session back"""
     problem = _round_trip_problem(lab)
     assert problem is None, problem
+    _passed.add("login")
 
 
 def test_memory_capped(lab):
     """Redis keeps a memory cap well below its container's limit"""
-    _, problem = _cap_problem(lab)
+    config, problem = _config(lab)
     assert problem is None, problem
+    _, problem = _cap_problem(config.get("maxmemory"), lab)
+    assert problem is None, problem
+    _passed.add("cap")
 
 
 def test_sessions_survive_memory_pressure(lab):
     """A cache warm-up that fills Redis loses no session and leaves logins working"""
     problem = _pressure_problem(lab)
     assert problem is None, problem
+    _passed.add("pressure")
 
 
 def test_app_unmodified(lab):
     """The app and Redis run their original code"""
     problems = lab.integrity("app") + lab.integrity("app", ["/srv/app"]) + lab.integrity("redis")
     assert not problems, "; ".join(problems[:5]) + " — the app and Redis must stay as shipped: the repair is in Redis's configuration"
+    _passed.add("code")
 
 
 def test_survives_restart(lab):
     """Sessions and the fix survive a restart of every container"""
+    pending = {"login", "cap", "pressure", "code"} - _passed
+    if pending:
+        pytest.skip("not tried yet: every container is restarted for this check once every other objective passes")
     sid, trace, problem = _new_session(lab)
     if problem:
         pytest.fail(f"before the restart: {problem}")
     lab.restart_all()
-    lost = _session_problem(lab, sid, trace, "after restarting every container")
+    lost = _sessions_problem(lab, [(sid, trace)], "after restarting every container")
     if lost:
         pytest.fail(
             f"{lost} — whatever Redis keeps only in memory is gone after a restart "
             f"({_conf_file_says(lab, 'appendonly')}; {_conf_file_says(lab, 'save')})"
         )
-    problem = _round_trip_problem(lab) or _pressure_problem(lab)
+    problem = _pressure_problem(lab, [(sid, trace)])
     assert problem is None, f"after restarting every container: {problem} (a fix made only in the running process is lost on restart)"
