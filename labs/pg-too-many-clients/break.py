@@ -1,15 +1,16 @@
 """Break the order summary path the way the PERF-88/91 changes and OPS-2290 did (pyinfra deploy).
 
-The shop database gets the app's role and a per-instance number of orders. Three
+The shop database gets the app's role and a per-instance number of orders. The
 faults, one per hop:
 
 1. db: max_connections cut to 12 "because the box was swapping" (OPS-2290): with
    the superuser reserve, 9 connections for everyone else.
-2. bouncer: PgBouncer in session mode with a pool of 50 per database/user: every
-   app connection pins its own server connection, so PgBouncer multiplies instead
-   of sharing, and asks PostgreSQL for far more than it has.
-3. app: its pool has no bound and never closes an idle connection (PERF-91): a
-   burst of 50 requests opens 50 connections and keeps them all forever.
+2. app: its pool has no bound and never closes an idle connection (PERF-91): a
+   burst of 50 requests opens 50 connections and keeps them all forever; and it
+   still connects straight to PostgreSQL, the switch to PgBouncer never made.
+3. bouncer: PgBouncer, set up for the switch, is in session mode with a pool of
+   50: every client pins its own server connection, so it would multiply
+   connections instead of sharing them, and ask PostgreSQL for more than it has.
 """
 
 import hashlib

@@ -1,6 +1,6 @@
 """Reference solution for pg-too-many-clients (pyinfra deploy). Gives the answer away.
 
-1. app: a bounded pool (20) that closes connections idle for 30 s;
+1. app: through PgBouncer, with a bounded pool (20) that closes connections idle for 30 s;
 2. bouncer: transaction pooling with 8 server connections for the shop, fewer
    than PostgreSQL's 12 minus its superuser reserve of 3, so PgBouncer shares a
    few server connections between many clients and queues the rest;
@@ -23,8 +23,10 @@ if SERVICE == "bouncer":
 if SERVICE == "app":
     bound = files.replace(name="Bound the app's pool", path="/etc/orders-api/orders.ini", text=r"^max_size = 0$", replace="max_size = 20")
     idle = files.replace(name="Close idle connections", path="/etc/orders-api/orders.ini", text=r"^idle_timeout = 0$", replace="idle_timeout = 30")
+    host_ = files.replace(name="Through PgBouncer: host", path="/etc/orders-api/orders.ini", text=r"^host = db$", replace="host = bouncer")
+    port = files.replace(name="Through PgBouncer: port", path="/etc/orders-api/orders.ini", text=r"^port = 5432$", replace="port = 6432")
     server.shell(
         name="Restart the app (labs-init starts it again)",
         commands=["pkill -f '^python3 -u /srv/app/app.py'", "sleep 1.5"],
-        _if=any_changed(bound, idle),
+        _if=any_changed(bound, idle, host_, port),
     )

@@ -1,4 +1,4 @@
-"""Shortcut: fix PgBouncer only (transaction mode, a pool PostgreSQL can hold).
+"""Shortcut: put PgBouncer in front and fix it (transaction mode, a pool PostgreSQL can hold), leave the app's pool unbounded.
 
 The rush succeeds and PostgreSQL sees a handful of backends, but the app's pool
 still opens a connection per concurrent request and keeps all of them forever:
@@ -15,5 +15,14 @@ if host.data.service == "bouncer":
         commands=[
             "sed -i -e 's/^pool_mode = session$/pool_mode = transaction/' -e 's/^default_pool_size = 50$/default_pool_size = 8/' /etc/pgbouncer/pgbouncer.ini",
             "pkill -HUP -x pgbouncer",
+        ],
+    )
+
+if host.data.service == "app":
+    server.shell(
+        name="The app through PgBouncer",
+        commands=[
+            "sed -i -e 's/^host = db$/host = bouncer/' -e 's/^port = 5432$/port = 6432/' /etc/orders-api/orders.ini",
+            "pkill -f '^python3 -u /srv/app/app.py'; sleep 1.5",
         ],
     )
