@@ -20,6 +20,7 @@ SSH_OPTIONS = [
 ]
 # Client addresses sshd's Match blocks are evaluated for: the private ranges (the lab
 # network is one of them), loopback, and an outside address.
+_passed: set[str] = set()  # objectives that passed in this run (the restart objective waits for them)
 ADDRESSES = ("10.20.30.40", "172.20.0.5", "192.168.50.5", "127.0.0.1", "203.0.113.7")
 
 
@@ -66,28 +67,31 @@ def _password_problem(lab) -> str | None:
     return None
 
 
-def _effective_config(lab, address: str) -> dict[str, list[str]] | str:
-    """`sshd -T` for a connection of deploy from ``address``, run in a pristine server image on the learner's /etc/ssh."""
-    result = lab.probe(
-        ["sh", "-c", f"mkdir -p /run/sshd && /usr/sbin/sshd -T -f /etc/ssh/sshd_config -C user=deploy,host=client,addr={address}"],
-        image="sshd",
-        copy={"/etc/ssh": "server:/etc/ssh"},
-        timeout=30,
+def _effective_configs(lab) -> dict[str, dict[str, list[str]]] | str:
+    """`sshd -T` for deploy connecting from each of ADDRESSES, in ONE probe of the server's pristine
+    image with the learner's /etc/ssh copied in: address -> settings, or a problem."""
+    script = "mkdir -p /run/sshd && " + " && ".join(
+        f"echo '@@ {address}' && /usr/sbin/sshd -T -f /etc/ssh/sshd_config -C user=deploy,host=client,addr={address}" for address in ADDRESSES
     )
+    result = lab.probe(["sh", "-c", script], image="sshd", copy={"/etc/ssh": "server:/etc/ssh"}, timeout=40)
     if result.exit_code != 0:
-        return f"sshd -T on the server's /etc/ssh failed: {' '.join(result.output.split())[:200]}"
-    config: dict[str, list[str]] = {}
+        return f"sshd -T on the server's /etc/ssh failed: {' '.join(result.stderr.split() or result.output.split())[:200]}"
+    configs: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
     for line in result.stdout.splitlines():
+        if line.startswith("@@ "):
+            current = configs.setdefault(line[3:].strip(), {})
+            continue
         key, _, value = line.partition(" ")
-        config.setdefault(key.lower(), []).append(value.strip())
-    return config
+        current.setdefault(key.lower(), []).append(value.strip())
+    return configs
 
 
-def _config_problem(lab) -> str | None:
+def _config_problem(configs) -> str | None:
+    if isinstance(configs, str):
+        return configs
     for address in ADDRESSES:
-        config = _effective_config(lab, address)
-        if isinstance(config, str):
-            return config
+        config = configs.get(address, {})
         for key in ("passwordauthentication", "kbdinteractiveauthentication"):
             if config.get(key, ["yes"])[0] != "no":
                 return f"sshd's configuration (sshd -T for deploy connecting from {address}) has {key} {config.get(key, ['?'])[0]} — password logins must be off for every client"
@@ -107,16 +111,16 @@ def _passwd_entry(lab, user: str) -> tuple[str, int] | None:
 def _unsafe(info, uid: int) -> str | None:
     """Why sshd's StrictModes would (or should) distrust this path, or None."""
     if info.uid not in (0, uid):
-        return f"owned by uid {info.uid}"
+        return f"is owned by uid {info.uid}"
     if info.kind != "symlink" and info.mode & 0o022:
-        return f"mode {stat.S_IMODE(info.mode):04o} lets {'group and others' if info.mode & 0o002 and info.mode & 0o020 else 'others' if info.mode & 0o002 else 'its group'} write"
+        return f"has mode {stat.S_IMODE(info.mode):04o}, which lets {'group and others' if info.mode & 0o002 and info.mode & 0o020 else 'others' if info.mode & 0o002 else 'its group'} write"
     return None
 
 
-def _key_files_problem(lab) -> str | None:
-    config = _effective_config(lab, "172.20.0.5")
-    if isinstance(config, str):
-        return config
+def _key_files_problem(lab, configs) -> str | None:
+    if isinstance(configs, str):
+        return configs
+    config = configs.get("172.20.0.5", {})
     if config.get("strictmodes", ["yes"])[0] != "yes":
         return "sshd runs with StrictModes off: it accepts keys from files other users could have changed"
     home = _passwd_entry(lab, "deploy")
@@ -139,7 +143,7 @@ def _key_files_problem(lab) -> str | None:
                 continue
             why = _unsafe(step_info, uid)
             if why:
-                return f"{step} ({'the keys file' if step == path else 'a directory above the keys file ' + path}) is {why}: someone other than deploy could change which keys log in as deploy"
+                return f"{step} ({'the keys file' if step == path else 'a directory above the keys file ' + path}) {why}: someone other than deploy could change which keys log in as deploy"
     if not found:
         return f"none of the files sshd reads deploy's keys from exists ({', '.join(patterns)})"
     return None
@@ -151,31 +155,35 @@ def test_bot_key_logs_in(lab):
     """The CI bot logs in as deploy with its key"""
     problem = _key_login_problem(lab)
     assert problem is None, problem
+    _passed.add("key")
 
 
 def test_password_refused(lab):
     """Password logins are refused, from every network"""
-    problem = _password_problem(lab) or _config_problem(lab)
+    problem = _password_problem(lab) or _config_problem(_effective_configs(lab))
     assert problem is None, problem
+    _passed.add("password")
 
 
 def test_key_files_safe(lab):
     """Only deploy (or root) can change which keys log in as deploy"""
-    problem = _key_files_problem(lab)
+    problem = _key_files_problem(lab, _effective_configs(lab))
     assert problem is None, problem
+    _passed.add("files")
 
 
 def test_sshd_unmodified(lab):
     """sshd and the server's system files are the original ones"""
     problems = lab.integrity("server")
     assert not problems, "; ".join(problems[:5]) + " — the repair is in configuration and file ownership, not in sshd's binaries"
+    _passed.add("code")
 
 
 def test_survives_restart(lab):
     """Key login works and passwords stay refused after a restart"""
-    before = _key_login_problem(lab)
-    if before:
-        pytest.fail(f"before the restart: {before}")
+    pending = {"key", "password", "files", "code"} - _passed
+    if pending:
+        pytest.skip("not tried yet: the server is restarted for this check once every other objective passes")
     lab.restart_all()
     problem = _key_login_problem(lab) or _password_problem(lab)
     assert problem is None, f"after restarting the server: {problem} (a fix made only in the running sshd is lost on restart)"
