@@ -43,7 +43,7 @@ gate = threading.Barrier(n)
 def one(i):
     gate.wait()
     try:
-        with urllib.request.urlopen(f"http://app:8000/api/orders/summary?ref={ref}-{i}", timeout=60) as r:
+        with urllib.request.urlopen(f"http://app:8000/api/orders/summary?ref={ref}-{i}", timeout=110) as r:
             results[i] = [r.status, r.read().decode("utf-8", "replace")[:400]]
     except urllib.error.HTTPError as e:
         results[i] = [e.code, e.read().decode("utf-8", "replace")[:400]]
@@ -87,7 +87,7 @@ def _rush(lab, settle: float = 0) -> tuple[dict, str | None]:
     """50 concurrent requests; each must answer with the database's proof. (what the probe saw, problem)"""
     ref = lab.trace_id()
     argv = ["python3", "-c", RUSH, ref, str(CONCURRENT), str(settle), str(MAX_APP_CONNECTIONS), str(MAX_SERVER_CONNECTIONS)]
-    result = lab.probe(argv, image="probe", join="app", env=_env(lab), timeout=150)
+    result = lab.probe(argv, image="probe", join="app", env=_env(lab), timeout=180)
     try:
         seen = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):

@@ -169,8 +169,10 @@ class Handler(BaseHTTPRequestHandler):
         sys.stdout.write(f"{stamp} GET {self.path.split('?', 1)[0]} {code}{' ' + note if note else ''}\n")
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog: a rush of dashboards must queue, not be dropped
+
+
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 128
-    server.serve_forever()
+    Server(("0.0.0.0", PORT), Handler).serve_forever()
