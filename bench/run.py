@@ -357,7 +357,7 @@ def _break_equivalent(lab) -> list[dict]:
     try:
         return [_break_from_source(lab)]
     except Exception as err:  # noqa: BLE001 - fall back to the hand-written equivalent
-        say(f"start: cannot read the break from {lab.break_} ({err}); using the hand-written equivalent")
+        say(f"start: cannot read the break from {lab.prepare} ({err}); using the hand-written equivalent")
     files = lab.folder / "files"
     return [{
         "service": "proxy",
@@ -376,7 +376,7 @@ def _break_from_source(lab) -> dict:
     """The operations of a simple break.py (one ``if host.data.service == "X":`` block) as data."""
     import ast
 
-    path = lab.path(lab.break_)
+    path = lab.path(lab.prepare)
     tree = ast.parse(path.read_text(encoding="utf-8"))
     blocks = [n for n in tree.body if isinstance(n, ast.If)]
     if len(blocks) != 1:

@@ -3,11 +3,26 @@ HTTP probes from outside (``checks.http``), and small helpers for verdicts that
 say what the probe saw and where to look, never the command that fixes it.
 """
 
+import time
+from collections.abc import Callable
+
 from checks.http import HttpResult, http_get
 
-__all__ = ["HttpResult", "http_get", "saw"]
+__all__ = ["HttpResult", "eventually", "http_get", "saw"]
 
 
 def saw(what: str, where: str) -> str:
     """A failure message: what the probe saw, then where to look."""
     return f"{what} — look at {where}"
+
+
+def eventually(probe: Callable[[], str | None], seconds: float = 15.0, interval: float = 0.3) -> str | None:
+    """Run ``probe`` (which returns a problem, or None when all is well) until it finds no
+    problem or ``seconds`` pass; return its last answer. Services take a moment to come back
+    after a restart: a grace period, instead of failing on the first refused connection."""
+    deadline = time.monotonic() + seconds
+    while True:
+        problem = probe()
+        if problem is None or time.monotonic() > deadline:
+            return problem
+        time.sleep(interval)

@@ -35,6 +35,22 @@ class LabContext:
         self.instance = instance
         self.lab = lab  # the orchestrator.spec.Lab when the folder is known
         self.backend = backend
+        self.progress = None  # set by the check runner: a callback for a live line while a check waits
+
+    def wait_for(self, probe, *, what: str, seconds: float, every: float = 1.0):
+        """Call ``probe()`` until it returns something truthy or ``seconds`` pass; returns its
+        last answer. While it waits, the learner sees a live line ("what… 23 s of 75 s")."""
+        import time
+
+        started = time.monotonic()
+        while True:
+            answer = probe()
+            elapsed = time.monotonic() - started
+            if answer or elapsed >= seconds:
+                return answer
+            if self.progress is not None:
+                self.progress(f"{what}… {elapsed:.0f} s of {seconds:.0f} s")
+            time.sleep(min(every, max(0.0, seconds - elapsed)))
 
     @property
     def values(self) -> dict[str, str]:
@@ -87,9 +103,10 @@ class LabContext:
         body: bytes | str | None = None,
         timeout: float = 5,
     ) -> HttpResult:
-        """A real request from the host to ``path`` on the 127.0.0.1 port ``service`` publishes
-        for ``container_port``, as a client outside the lab."""
-        return http_request(self.port(service, container_port), path, method=method, headers=headers, body=body, timeout=timeout)
+        """A real request from the host to ``path`` on the port ``service`` publishes for
+        ``container_port`` (127.0.0.1, or a remote engine's host), as a client outside the lab."""
+        host = getattr(self.instance, "publish_host", "127.0.0.1")
+        return http_request(self.port(service, container_port), path, method=method, headers=headers, body=body, timeout=timeout, host=host)
 
     def _readiness(self, service: str):
         from orchestrator.spec import Readiness
@@ -140,13 +157,14 @@ class LabContext:
 
         return changed_paths(self.container(service))
 
-    def integrity(self, service: str | None = None, paths: list[str] | None = None) -> list[str]:
+    def integrity(self, service: str | None = None, paths: list[str] | None = None, *, also: list[str] | None = None) -> list[str]:
         """Where the service's container differs from its pristine image under ``paths``
         (default: binaries and libraries, PATH folders, site-packages and .pth files, the
-        entrypoint): one sentence per problem; [] when intact."""
+        entrypoint; ``also`` adds paths to that default, e.g. the app's code): one sentence
+        per problem; [] when intact."""
         from orchestrator.engine.probes import integrity
 
-        return integrity(self.instance, self.container(service), paths)
+        return integrity(self.instance, self.container(service), paths, also)
 
     # ----------------------------------------------------------------------- probes from pristine images
 

@@ -1,6 +1,7 @@
 """HTTP probes from outside the lab, as a client would make them.
 
-Requests go only to 127.0.0.1 (a lab's published ports). Errors never raise:
+Requests go only to where the engine publishes a lab's ports: 127.0.0.1, or
+for a remote (tcp/ssh) engine that engine's host, never any other address. Errors never raise:
 the result says what was seen (status, body, or the connection error), so a
 check can put it in its verdict.
 """
@@ -11,6 +12,12 @@ import http.client
 import socket
 import time
 from dataclasses import dataclass, field
+
+
+def _engine_publish_host() -> str:
+    from orchestrator.engine.contexts import current_endpoint
+
+    return current_endpoint().publish_host
 
 
 @dataclass
@@ -47,9 +54,10 @@ def http_request(
     timeout: float = 5.0,
     host: str = "127.0.0.1",
 ) -> HttpResult:
-    """One HTTP request to a loopback port; never raises for what the server does."""
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError("lab probes only go to the loopback address")
+    """One HTTP request to a published port (loopback, or a remote engine's host); never raises
+    for what the server does."""
+    if host not in ("127.0.0.1", "localhost", "::1") and host != _engine_publish_host():
+        raise ValueError(f"lab probes only go to the loopback address or the engine's host, not {host}")
     started = time.perf_counter()
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:

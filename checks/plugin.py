@@ -17,6 +17,8 @@ CONTEXT_KEY = pytest.StashKey[object]()
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "stage(id): the objective belongs to this stage of the lab (lab.yaml `stages:`)")
+    config.addinivalue_line("markers", "budget(seconds): a slow objective: how long it may wait (shown while it runs)")
     config.addinivalue_line(
         "markers",
         "discovery(verdict): a search objective (every place a secret leaks, every copy); when it fails "

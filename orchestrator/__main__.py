@@ -1,5 +1,5 @@
 """Allow ``python -m orchestrator`` as a synonym of the ``labs`` command."""
 
-from orchestrator.cli.app import main
+from orchestrator.cli.entry import main
 
 main()

@@ -34,6 +34,36 @@ def search_path(labs_dir: Path | None = None) -> list[Path]:
     return dirs
 
 
+def missing_search_entries() -> list[str]:
+    """LABS_PATH entries that are not folders (skipped by the search, reported by the CLI and doctor)."""
+    return [entry for entry in os.environ.get("LABS_PATH", "").split(os.pathsep) if entry and not Path(entry).is_dir()]
+
+
+def lab_of_instance(lab_id: str, folder: str, labs_dir: Path | None = None) -> tuple[Lab, str | None]:
+    """The lab an instance was started from: its folder label first (so an instance started with
+    ``--labs-dir`` needs no flag afterwards), else the search path. Returns the lab and, when the
+    search path alone would have given another folder, a note saying which one was used."""
+    from orchestrator.spec import load_lab
+
+    if labs_dir is not None:
+        return Catalog.from_env(labs_dir).get(lab_id), None
+    catalog = Catalog.from_env()
+    searched = catalog.folders().get(lab_id)
+    started_from = Path(folder) if folder else None
+    if started_from is not None and (started_from / "lab.yaml").is_file():
+        lab = load_lab(started_from)
+        if lab.id == lab_id:
+            note = None
+            if searched is not None and searched.resolve() != started_from.resolve():
+                note = f"using {lab_id} from {started_from}, where this instance was started (the search path would give {searched})"
+            return lab, note
+    lab = catalog.get(lab_id)
+    note = None
+    if started_from is not None and started_from.resolve() != lab.folder.resolve():
+        note = f"this instance was started from {started_from}, which no longer holds lab {lab_id}: using {lab.folder} instead"
+    return lab, note
+
+
 @dataclass
 class Catalog:
     """The labs visible on a search path, by id; folders are read lazily."""
@@ -101,22 +131,27 @@ class LabSummary:
         return not kind or kind.lower() == self.kind.lower()
 
 
+def _minutes(value) -> int | str:
+    return value if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
 def summaries(catalog: Catalog, *, tag: str | None = None, difficulty: str | None = None, kind: str | None = None) -> list[LabSummary]:
     """Every lab on the path (filtered by tag, difficulty and kind when given)."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from orchestrator.labfiles import MAX_SPEC_BYTES, load_yaml, read_text
+
     found = []
     for lab_id, folder in sorted(catalog.folders().items()):
         try:
-            raw = yaml.load((folder / "lab.yaml").read_text(encoding="utf-8"), Loader=loader)
+            _, raw = load_yaml(read_text(folder / "lab.yaml", MAX_SPEC_BYTES))
             if not isinstance(raw, dict):
                 raise ValueError("not a mapping")
             tags = raw.get("tags") if isinstance(raw.get("tags"), list) else []
             found.append(LabSummary(
-                lab_id, str(raw.get("title", "")), str(raw.get("difficulty", "?")), raw.get("minutes", "?"), folder,
+                lab_id, str(raw.get("title", "")), str(raw.get("difficulty", "?")), _minutes(raw.get("minutes")), folder,
                 tags=[str(t) for t in tags], summary=" ".join(str(raw.get("summary", "")).split()), kind=str(raw.get("kind", "repair")),
             ))
-        except (OSError, ValueError, yaml.YAMLError):
+        except (OSError, ValueError, yaml.YAMLError):  # UnsafeLabFile is a ValueError
             found.append(LabSummary(lab_id, "", "?", "?", folder, problem=f"lab.yaml cannot be read: run `labs lint {lab_id}`"))
     return [row for row in found if row.problem or row.matches(tag, difficulty, kind)]

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import LabsError
+from orchestrator.objectives import objective_title
 from orchestrator.engine.instances import LabInstance
 from orchestrator.spec import Lab
 
@@ -32,6 +33,7 @@ class Objective:
     outcome: str  # passed, failed, error, skipped
     message: str = ""  # for a failure: what the probe saw, and where to look
     seconds: float = 0.0
+    stage: str | None = None  # the stage it belongs to (``@pytest.mark.stage("id")``), if any
     discovery: bool = False  # a search objective: its failure says that something remains, not where
 
 
@@ -41,6 +43,20 @@ class CheckReport:
     instance: str
     objectives: list[Objective] = field(default_factory=list)
     seconds: float = 0.0
+    stages: list[dict] = field(default_factory=list)  # the lab's stages in order: id, title, passed, total
+
+    @property
+    def current_stage(self) -> dict | None:
+        """The first stage with an objective still failing (None when every stage is done)."""
+        return next((stage for stage in self.stages if stage["passed"] < stage["total"]), None)
+
+    @property
+    def next_stage(self) -> dict | None:
+        current = self.current_stage
+        if current is None:
+            return None
+        index = self.stages.index(current)
+        return self.stages[index + 1] if index + 1 < len(self.stages) else None
 
     @property
     def passed(self) -> bool:
@@ -57,14 +73,16 @@ class CheckReport:
             "passed": self.passed,
             "seconds": round(self.seconds, 3),
             "objectives": [asdict(o) for o in self.objectives],
+            "stages": self.stages,
+            "current_stage": (self.current_stage or {}).get("id"),
         }
 
-
-def objective_title(name: str, doc: str | None) -> str:
-    if doc and doc.strip():
-        return doc.strip().splitlines()[0].strip()
-    words = re.sub(r"^test_", "", name).replace("_", " ")
-    return words[:1].upper() + words[1:]
+    def add_stages(self, lab: Lab) -> None:
+        """Count each stage's passing objectives, in the lab's order."""
+        self.stages = []
+        for stage in lab.stages:
+            members = [o for o in self.objectives if o.stage == stage.id]
+            self.stages.append({"id": stage.id, "title": stage.title, "passed": sum(o.passed for o in members), "total": len(members)})
 
 
 def _failure_message(report) -> str:
@@ -90,12 +108,15 @@ DISCOVERY_VERDICT = "something still remains — keep looking"
 class _Collector:
     """A pytest plugin object that records each test's outcome."""
 
-    def __init__(self, context, reveal: bool = False):
+    def __init__(self, context, progress=None, reveal: bool = False):
         self.context = context
+        self.progress = progress
         self.reveal = reveal
         self.discovery: dict[str, str] = {}  # nodeid -> the verdict a failing search objective shows
         self.docs: dict[str, str | None] = {}
         self.names: dict[str, str] = {}
+        self.stages: dict[str, str | None] = {}
+        self.budgets: dict[str, float] = {}
         self.results: dict[str, Objective] = {}
         self.collect_errors: list[str] = []
 
@@ -113,6 +134,18 @@ class _Collector:
             marker = item.get_closest_marker("discovery")
             if marker is not None:
                 self.discovery[item.nodeid] = str(marker.args[0]) if marker.args else DISCOVERY_VERDICT
+            stage = item.get_closest_marker("stage")
+            self.stages[item.nodeid] = str(stage.args[0]) if stage and stage.args else None
+            budget = item.get_closest_marker("budget")
+            if budget and budget.args:
+                self.budgets[item.nodeid] = float(budget.args[0])
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        if self.progress is None:
+            return
+        title = objective_title(self.names.get(nodeid, nodeid), self.docs.get(nodeid))
+        budget = self.budgets.get(nodeid)
+        self.progress(f"checking: {title}" + (f" (may take up to {budget:g} s)" if budget else ""))
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -131,6 +164,7 @@ class _Collector:
                 outcome=outcome,
                 message="" if passed else (_skip_reason(report) if report.skipped else self._verdict(nodeid, report)),
                 seconds=round(report.duration, 3),
+                stage=self.stages.get(nodeid),
                 discovery=nodeid in self.discovery,
             )
         elif report.when == "teardown" and report.failed and nodeid in self.results:
@@ -167,19 +201,23 @@ def forget_suite_modules(folder: Path) -> None:
             del sys.modules[name]
 
 
-def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None, *, reveal: bool = False) -> CheckReport:
-    """Run the suite of ``lab`` against instance ``key`` and return every objective's verdict
-    (``reveal``: failing discovery objectives say what they found, for authors)."""
+def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = None, *, progress=None, reveal: bool = False) -> CheckReport:
+    """Run the suite of ``lab`` against instance ``key`` and return every objective's verdict.
+    ``progress`` (optional) hears which objective runs and what a slow one waits for;
+    ``reveal``: failing discovery objectives say what they found, for authors."""
     import pytest
 
     suite = lab.path(lab.suite)
-    collector = _Collector(context, reveal)
+    collector = _Collector(context, progress, reveal)
+    if context is not None and progress is not None:
+        context.progress = progress
     args = [
         str(suite),
         "-p", "checks.plugin",
         "--labs-instance", key,
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
-        "--rootdir", str(lab.folder), "-c", os.devnull,
+        # Only the lab folder: no conftest.py above it (or anywhere else) is ever imported.
+        "--rootdir", str(lab.folder), "-c", os.devnull, "--confcutdir", str(lab.folder),
         "--import-mode=importlib",
         *(extra_args or []),
     ]
@@ -197,6 +235,7 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     if code == pytest.ExitCode.INTERRUPTED:
         raise KeyboardInterrupt  # pytest caught Ctrl-C; partial verdicts would mislead
     report = CheckReport(lab.id, key, list(collector.results.values()), time.perf_counter() - started)
+    report.add_stages(lab)
     if collector.collect_errors:
         raise LabsError(f"the check suite {suite} does not load: {collector.collect_errors[0]}", f"fix {suite}")
     if not report.objectives:
@@ -204,7 +243,7 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     return report
 
 
-def run_checks(lab: Lab, instance: LabInstance, *, reveal: bool = False) -> CheckReport:
+def run_checks(lab: Lab, instance: LabInstance, *, progress=None, reveal: bool = False) -> CheckReport:
     """Check a running instance of ``lab``: one verdict per objective of its suite."""
     from checks.context import LabContext
     from orchestrator.engine.client import connect
@@ -212,4 +251,4 @@ def run_checks(lab: Lab, instance: LabInstance, *, reveal: bool = False) -> Chec
     # Reuse the connection the instance was found with; connect only for an instance with no containers.
     client = next(iter(instance.containers.values())).client if instance.containers else connect()
     context = LabContext(client, instance, lab)
-    return run_suite(lab, instance.key, context, reveal=reveal)
+    return run_suite(lab, instance.key, context, progress=progress, reveal=reveal)

@@ -68,29 +68,66 @@ def _session_alive(session: str) -> bool:
     return True
 
 
-def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, session: str, progress: Progress) -> LabInstance:
-    """Create and start the services, wait for the environment, apply the break, mark complete."""
-    created = engine.create_services(lab, instance, tags, network, values, session)
+def _build_and_break(engine, lab: Lab, instance: str, tags, network, values, host_ports, session: str, progress: Progress, workspace: bytes | None = None) -> LabInstance:
+    """Fence the network, create and start the services, wait for the environment, put back a
+    kept workspace, apply the break (a build lab's setup), and mark the instance complete."""
+    warning = engine.guard_network(network, lab)  # before any container can send a packet
+    created = engine.create_services(lab, instance, tags, network, values, session, host_ports)
     progress(f"starting {len(created)} service(s): {', '.join(created)}")
     engine.start(list(created.values()))
     progress("waiting for the environment")
     engine.wait_ready(lab, created)
     inst = engine.instance(lab.id, instance)
-    progress("breaking the environment (break.py)")
-    apply_deploy(inst, lab.path(lab.break_))
+    if workspace is not None:
+        progress(f"restoring your workspace ({lab.workspace.path} in {lab.workspace.service})")
+        engine.restore_path(inst, lab.workspace.service, lab.workspace.path, workspace)
+    verb = "preparing" if lab.kind == "build" else "breaking"
+    progress(f"{verb} the environment ({lab.prepare})")
+    try:
+        apply_deploy(inst, lab.path(lab.prepare))
+    except Exception as err:
+        _explain_vanished(engine, lab, instance, err)
+        raise
     inst.markers.append(engine.mark_complete(lab, instance, session))
+    inst.warnings = [warning] if warning else []
     return inst
+
+
+def _explain_vanished(engine, lab: Lab, instance: str, err: Exception) -> None:
+    """A break that failed because another command (another user's `labs stop`, a `docker rm`)
+    removed the instance meanwhile is a conflict, not a broken break.py."""
+    try:
+        now = engine.instances(key=instance_key(lab.id, instance))
+    except Exception:  # noqa: BLE001 - the engine itself is gone: keep the original error
+        return
+    missing = list(lab.services) if not now else [s for s in lab.services if s not in now[0].containers or now[0].containers[s].status != "running"]
+    if missing:
+        raise Conflict(
+            f"lab {instance_key(lab.id, instance)} was removed or stopped by another command while it was being started ({', '.join(missing)} gone during {lab.prepare})",
+            f"nothing is wrong with the lab; see who stopped it, then `labs start {lab.id}` again",
+        ) from err
+
+
+def _save_workspace(engine, lab: Lab, inst: LabInstance, progress: Progress) -> bytes | None:
+    """The learner's workspace as an archive, when the lab keeps it across a reset."""
+    space = lab.workspace
+    if space is None or space.on_reset != "keep" or space.service not in inst.containers:
+        return None
+    progress(f"keeping your workspace ({space.path} in {space.service})")
+    return engine.save_path(inst, space.service, space.path)
 
 
 def _resume(engine, inst: LabInstance, lab: Lab, progress: Progress) -> LabInstance:
     """Start the stopped containers of a complete instance again (after an engine restart): the
     learner's work inside them is kept."""
     stopped = engine.stopped_containers(inst)
+    warning = engine.guard_network(inst.network, lab)  # the host's firewall may have been reset
     progress(f"resuming {inst.key}: starting {len(stopped)} stopped service(s)")
     engine.start(stopped)
     engine.wait_ready(lab, inst.containers)
     resumed = engine.instance(lab.id, inst.instance)
     resumed.resumed = True
+    resumed.warnings = [warning] if warning else []
     return resumed
 
 
@@ -134,12 +171,13 @@ def start_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
         tags = engine.ensure_images(check_images(lab), progress, lab.folder)
         engine.check_ports(lab, instance)
         values = generate_values(lab)
+        host_ports = engine.plan_ports(lab, instance)
         session = _new_session()
         try:
             progress(f"creating network {resource_prefix(lab.id, instance)}")
             engine.claim(lab, instance, session)
-            network = engine.create_network(lab, instance, values, session)
-            return _build_and_break(engine, lab, instance, tags, network, values, session, progress)
+            network = engine.create_network(lab, instance, values, session, host_ports)
+            return _build_and_break(engine, lab, instance, tags, network, values, host_ports, session, progress)
         except LostClaim:
             raise
         except KeyboardInterrupt:
@@ -176,7 +214,7 @@ def stop_lab(lab_id: str, instance: str = DEFAULT_INSTANCE) -> StopResult:
     """Remove the instance by label alone (its lab folder may be gone). Idempotent."""
     engine = open_engine()
     key = instance_key(lab_id, instance)
-    with instance_lock(key, f"stop {lab_id}"), engine.errors(f"stopping {key}"):
+    with instance_lock(key, f"stop {lab_id}", remove_after=True), engine.errors(f"stopping {key}"):
         removed = engine.remove_instance(key)
     from orchestrator.progress import forget
 
@@ -191,8 +229,11 @@ def stop_all() -> StopResult:
         removed = engine.remove_instance(None)
     from orchestrator.progress import forget
 
+    from orchestrator.locks import remove_stale_locks
+
     for key in keys:
         forget(key)
+    remove_stale_locks()
     return StopResult(keys, removed)
 
 
@@ -205,11 +246,14 @@ def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _
         if found and found[0].network is not None:
             current = found[0]
             tags = engine.ensure_images(check_images(lab), progress, lab.folder)
+            workspace = _save_workspace(engine, lab, current, progress)
             progress("removing the old containers")
             engine.remove_services(current)
             session = _new_session()
             try:
-                inst = _build_and_break(engine, lab, instance, tags, current.network, current.values, session, progress)
+                # The same host ports as before (planned afresh only for ports the lab added since).
+                host_ports = {**engine.plan_ports(lab, instance), **current.host_ports}
+                inst = _build_and_break(engine, lab, instance, tags, current.network, current.values, host_ports, session, progress, workspace)
             except KeyboardInterrupt:
                 _rollback(engine, key, None)
                 raise Interrupted(f"interrupted: reset of {key} rolled back; the lab is stopped", f"start it again with `labs start {lab.id}`") from None
@@ -236,11 +280,42 @@ def solve_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, deploy: Path | None = 
 
 def lab_status(lab_id: str | None = None) -> list[LabInstance]:
     engine = open_engine()
-    with engine.errors("reading lab status"):
+    with engine.errors("reading lab status"), engine.quick():
         return engine.instances(lab_id=lab_id)
+
+
+def instance_with_lab(lab_id: str, instance: str = DEFAULT_INSTANCE, labs_dir=None) -> tuple[LabInstance, Lab, str | None]:
+    """A running instance and the lab it was started from (its folder label, so ``--labs-dir`` is
+    not needed again), with a note when the search path would have given another folder."""
+    from orchestrator.catalog import lab_of_instance
+
+    inst = running_instance(lab_id, instance)
+    lab, note = lab_of_instance(lab_id, inst.folder, labs_dir)
+    return inst, lab, note
 
 
 def running_instance(lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
     engine = open_engine()
-    with engine.errors(f"finding {lab_id}"):
+    with engine.errors(f"finding {lab_id}"), engine.quick():
         return engine.instance(lab_id, instance)
+
+
+def _check_wait() -> float:
+    """Seconds a check waits for another command working on the instance (LABS_CHECK_WAIT, 120)."""
+    try:
+        return max(0.0, float(os.environ.get("LABS_CHECK_WAIT", "120")))
+    except ValueError:
+        return 120.0
+
+
+def check_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet):
+    """Run the checks of a running instance, holding it: checks restart services, so a check
+    must never run during a start, reset or solve of the same instance (nor beside another
+    check). Waits up to ``LABS_CHECK_WAIT`` seconds (120) for the holder, saying so, then gives up (exit 6)."""
+    from orchestrator.check_runner import run_checks
+
+    key = instance_key(lab.id, instance)
+    running_instance(lab.id, instance)  # exit 3 at once when it is not running
+    with instance_lock(key, f"check {lab.id}", wait=_check_wait(), on_wait=lambda who: progress(f"waiting for {who} to finish with {key}")):
+        # Found again under the lock: a reset meanwhile replaced every container.
+        return run_checks(lab, running_instance(lab.id, instance), progress=progress)

@@ -7,8 +7,11 @@ line of lab.yaml it comes from), and then what only shows at run time otherwise:
 - the images the services name exist under images/;
 - ``${name}`` in env and ``values["name"]`` in the deploys and checks name declared values;
 - break.py, solution.py and the suite compile;
-- the suite collects at least one objective (pytest ``--collect-only``, in-process), and
-  every fixture its tests ask for exists;
+- the suite has at least one objective, every fixture its tests ask for exists, and every
+  module it imports is installed — all read from the source with ``ast``: lint never imports
+  or runs a lab's code (CI lints untrusted pull requests), nor a conftest.py;
+- every file is a regular UTF-8 file inside the lab folder, no symlink leads out of it, and
+  lab.yaml is no YAML bomb;
 - every known wrong fix in ``shortcuts/*.py`` compiles, says in its docstring what it fakes,
   and uses only declared values (read with ``ast``: lint never imports a lab's code for it);
 - warnings: an objective without a docstring (the learner would read its function
@@ -23,14 +26,11 @@ from __future__ import annotations
 import ast
 import difflib
 import json
-import os
-import re
-import string
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from orchestrator.check_runner import objective_title
+from orchestrator.labfiles import UnsafeLabFile, check_tree, confined, load_yaml, read_text
+from orchestrator.objectives import PYTEST_FIXTURES, objective_title, static_fixtures, static_tests
 from typing import Any
 
 ERROR = "error"
@@ -101,8 +101,8 @@ def read_shortcuts(folder: Path) -> list[Shortcut]:
     found = []
     for path in shortcut_files(folder):
         try:
-            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-        except (SyntaxError, UnicodeDecodeError, ValueError):
+            doc = ast.get_docstring(ast.parse(read_text(path))) or ""
+        except (SyntaxError, ValueError, RecursionError):  # UnsafeLabFile is a ValueError
             doc = ""
         found.append(Shortcut(path.stem, path, doc))
     return found
@@ -294,14 +294,14 @@ def _field_path(loc: tuple) -> str:
 
 def _compile(path: Path, problems: list[Problem], label: str) -> ast.Module | None:
     try:
-        source = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        problems.append(Problem(ERROR, str(path), "not UTF-8 text", fix="save the file as UTF-8"))
+        source = read_text(path)
+    except UnsafeLabFile as err:
+        problems.append(Problem(ERROR, str(path), f"{label} {err}", fix="a lab file must be a regular UTF-8 text file inside the lab folder"))
         return None
     try:
         return ast.parse(source, filename=str(path))
-    except SyntaxError as err:
-        problems.append(Problem(ERROR, str(path), f"{label} does not compile: {err.msg}", line=err.lineno, fix="fix the Python syntax"))
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+        problems.append(Problem(ERROR, str(path), f"{label} does not compile: {getattr(err, 'msg', None) or err}", line=getattr(err, "lineno", None), fix="fix the Python syntax"))
         return None
 
 
@@ -328,77 +328,14 @@ def _unguarded_shells(tree: ast.Module):
             yield node.lineno
 
 
-class _CollectOnly:
-    def __init__(self):
-        self.items: list = []
-        self.errors: list[str] = []
-        self.fixture_problems: list[tuple[str, int | None, str, list[str]]] = []
-
-    def pytest_collectreport(self, report):
-        if report.failed:
-            self.errors.append(str(report.longrepr))
-
-    def pytest_collection_modifyitems(self, session, config, items):
-        manager = session._fixturemanager
-        for item in items:
-            function = getattr(item, "function", None)
-            code = getattr(function, "__code__", None)
-            line = code.co_firstlineno if code else None
-            self.items.append((item.name, getattr(function, "__doc__", None), line))
-            for name in getattr(item, "fixturenames", []):
-                try:
-                    known = manager.getfixturedefs(name, item)
-                except Exception:  # noqa: BLE001 - private API: never fail lint on it
-                    continue
-                if not known and name != "request":
-                    available = sorted(getattr(manager, "_arg2fixturedefs", None) or getattr(manager, "_arg2node2fixturedefs", None) or {})
-                    self.fixture_problems.append((item.name, line, name, available))
-
-
-def collect_suite(suite: Path, folder: Path) -> _CollectOnly:
-    """pytest --collect-only of a suite, in this process, with the checks plugin loaded."""
-    import pytest
-
-    collector = _CollectOnly()
-    args = [
-        str(suite), "--collect-only", "--capture=no",
-        "-p", "checks.plugin",
-        "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
-        "--rootdir", str(folder), "-c", os.devnull,
-        "--import-mode=importlib",
-    ]
-    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    try:
-        pytest.main(args, plugins=[collector])
-    finally:
-        if previous is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
-        from orchestrator.check_runner import forget_suite_modules
-
-        forget_suite_modules(folder)
-    return collector
-
-
-def _collect_error(text: str, suite: Path) -> tuple[str, int | None]:
-    """The gist of a pytest collection error: its ``E`` lines, and the suite's line it points at."""
-    gist = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
-    message = " ".join(g for g in gist if g)[:400] or text.strip().splitlines()[-1][:400]
-    # pytest may print the suite's path relative to the current folder ("../x/test_objectives.py").
-    lines = re.findall(rf"(?:^|[\s/]){re.escape(suite.name)}:(\d+)", text, re.MULTILINE)
-    return message, int(lines[-1]) if lines else None
-
-
 # --------------------------------------------------------------------------- the linter
 
 
-def lint_folder(folder: Path, *, collect: bool = True) -> LintResult:
-    """Every problem of one lab folder; ``collect=False`` skips the pytest collection."""
+def lint_folder(folder: Path) -> LintResult:
+    """Every problem of one lab folder, read statically (nothing of the lab is imported or run)."""
     import yaml
 
-    from orchestrator.spec import MAX_SPEC_BYTES
+    from orchestrator.labfiles import MAX_SPEC_BYTES
 
     folder = Path(folder)
     result = LintResult(folder=folder, lab_id=folder.name)
@@ -408,17 +345,16 @@ def lint_folder(folder: Path, *, collect: bool = True) -> LintResult:
     if not lab_yaml.is_file():
         problems.append(Problem(ERROR, str(folder), "no lab.yaml in this folder", fix="every lab folder needs a lab.yaml (see `labs new`)"))
         return result
-    if lab_yaml.stat().st_size > MAX_SPEC_BYTES:
-        problems.append(Problem(ERROR, spec_file, f"larger than {MAX_SPEC_BYTES // 1024} KiB", fix="keep long text in briefing.md"))
+    try:
+        check_tree(folder)
+    except UnsafeLabFile as err:
+        problems.append(Problem(ERROR, str(folder), str(err), fix="a lab folder may hold only regular files, folders, and symlinks that stay inside it"))
         return result
     try:
-        text = lab_yaml.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        problems.append(Problem(ERROR, spec_file, "not UTF-8 text", fix="save the file as UTF-8"))
+        root, raw = load_yaml(read_text(lab_yaml, MAX_SPEC_BYTES))
+    except UnsafeLabFile as err:
+        problems.append(Problem(ERROR, spec_file, str(err), fix="a lab.yaml is a short, plain YAML spec; keep long text in briefing.md"))
         return result
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
@@ -460,18 +396,19 @@ def lint_folder(folder: Path, *, collect: bool = True) -> LintResult:
                 WARNING, str(files["solution"]), "server.shell without _if= runs on every apply, so the solution is not idempotent (the idempotence phase of `labs validate` will fail)",
                 line=line, fix="guard it: `_if=any_changed(op1, op2)` with the operations whose change needs it",
             ))
+    problems.extend(_scaffold_leftovers(files, str(raw.get("id", folder.name))))
     result.shortcuts = _check_shortcuts(folder, declared, problems)
-    if "briefing" in files and not files["briefing"].read_text(encoding="utf-8", errors="replace").strip():
-        problems.append(Problem(ERROR, str(files["briefing"]), "the briefing is empty", fix="write the incident ticket the learner starts from"))
-    if collect and "suite" in trees:
-        _check_suite(files["suite"], folder, result)
-    elif "suite" in trees:
-        result.objectives = [
-            Objective(n.name, objective_title(n.name, ast.get_docstring(n)), n.lineno)
-            for n in trees["suite"].body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test")
-        ]
-        if not result.objectives:
-            problems.append(Problem(ERROR, str(files["suite"]), "the suite has no objectives (no test_ functions)", fix="add one test_ function per objective"))
+    for name in ("briefing", "solution_notes"):
+        if name in files:
+            try:
+                text = read_text(files[name])
+            except UnsafeLabFile as err:
+                problems.append(Problem(ERROR, str(files[name]), f"{name} {err}", fix="a lab file must be a regular UTF-8 text file inside the lab folder"))
+                continue
+            if name == "briefing" and not text.strip():
+                problems.append(Problem(ERROR, str(files[name]), "the briefing is empty", fix="write the incident ticket the learner starts from"))
+    if "suite" in trees:
+        _check_suite(files["suite"], trees["suite"], folder, result)
     return result
 
 
@@ -492,6 +429,11 @@ def _validate_model(raw: dict, root, folder: Path, spec_file: str, problems: lis
                     loc, field_name = ("main",), "main"
                 elif message.startswith("value "):
                     loc, field_name = ("values",), "values"
+                else:
+                    from orchestrator.spec import error_field
+
+                    field_name, message = error_field(error)
+                    loc = (field_name,)
             problems.append(Problem(ERROR, spec_file, message, line=_locate(root, loc), field=field_name, fix=fix))
         return None
 
@@ -499,26 +441,49 @@ def _validate_model(raw: dict, root, folder: Path, spec_file: str, problems: lis
 def _check_files(raw: dict, root, folder: Path, spec_file: str, problems: list[Problem]) -> dict[str, Path]:
     """Check each file field (from the raw YAML, so this works even when the spec is invalid)."""
     found: dict[str, Path] = {}
-    for name, default in FILE_FIELDS.items():
+    for key, default in FILE_FIELDS.items():
+        # A build lab's preparing deploy is `setup` (setup.py); it plays break's part here.
+        name, default = ("setup", "setup.py") if key == "break" and raw.get("kind") == "build" else (key, default)
         value = raw.get(name, default)
         if value is None and name == "solution_notes":
             continue
         if not isinstance(value, str) or not value:
             continue  # the model check reports the type
         line = _key_line(root, name)
-        path = Path(value)
-        if path.is_absolute() or ".." in path.parts:
-            problems.append(Problem(ERROR, spec_file, f"{value!r} must be a file inside the lab folder", line=line, field=name, fix="use a path relative to the lab folder, without '..'"))
+        try:
+            confined(folder, value)
+        except UnsafeLabFile as err:
+            problems.append(Problem(ERROR, spec_file, str(err), line=line, field=name, fix="use a path relative to the lab folder, without '..'"))
             continue
-        if not (folder / value).is_file():
+        if not (folder / value).exists():
             if name == "solution_notes":
                 problems.append(Problem(WARNING, spec_file, f"no {value} in the folder: learners get no explanation after the lab", line=line, field=name, fix=f"write {folder / value}, or set solution_notes: null"))
                 continue
             where = "" if line else f" (the default for {name})"
             problems.append(Problem(ERROR, spec_file, f"file {value!r}{where} does not exist in {folder}", line=line, field=name, fix=f"create {folder / value} or change the {name} field"))
             continue
-        found[name] = folder / value
+        found[key] = folder / value
     return found
+
+
+def _scaffold_leftovers(files: dict[str, Path], lab_id: str) -> list[Problem]:
+    """Warn when a lab's briefing or SOLUTION.md is still the text `labs new` wrote."""
+    from orchestrator.scaffold import PLACEHOLDER, TEMPLATES
+
+    problems = []
+    for name, label in (("briefing", "briefing.md"), ("solution_notes", "SOLUTION.md")):
+        if name not in files:
+            continue
+        try:
+            text = read_text(files[name]).strip()
+        except UnsafeLabFile:
+            continue  # reported where the file is read
+        for template in TEMPLATES.values():
+            scaffold = template / label
+            if scaffold.is_file() and text == scaffold.read_text(encoding="utf-8").replace(PLACEHOLDER, lab_id).strip():
+                problems.append(Problem(WARNING, str(files[name]), f"{label} is still the text `labs new` wrote", fix=f"write this lab's own {label}"))
+                break
+    return problems
 
 
 def _raw_services(raw: dict) -> dict[str, dict]:
@@ -555,6 +520,8 @@ def _check_images(raw: dict, root, folder: Path, spec_file: str, problems: list[
 
 
 def _check_env_values(raw: dict, declared: set[str], root, spec_file: str, problems: list[Problem]) -> None:
+    from orchestrator.spec import undeclared_values
+
     for name, service in _raw_services(raw).items():
         env = service.get("env")
         if not isinstance(env, dict):
@@ -562,13 +529,48 @@ def _check_env_values(raw: dict, declared: set[str], root, spec_file: str, probl
         for var, text in env.items():
             if not isinstance(text, str):
                 continue
-            for match in string.Template.pattern.finditer(text):
-                used = match.group("named") or match.group("braced")
-                if used and used not in declared:
-                    problems.append(Problem(
-                        ERROR, spec_file, f"${{{used}}} is not a declared value (declared: {', '.join(sorted(declared))}); it would reach the container as written",
-                        line=_key_line(root, "services", name, "env", str(var)), field=f"services.{name}.env.{var}", fix=f"declare it under values: (e.g. `{used}: 16`), or write $$ for a literal $",
-                    ))
+            for used in undeclared_values(text, declared):
+                problems.append(Problem(
+                    ERROR, spec_file, f"${{{used}}} is not a declared value (declared: {', '.join(sorted(declared))}); it would reach the container as written",
+                    line=_key_line(root, "services", name, "env", str(var)), field=f"services.{name}.env.{var}", fix=f"declare it under values: (e.g. `{used}: 16`), or write $$ for a literal $",
+                ))
+
+
+def _missing_imports(tree: ast.Module):
+    """(line, module) of each import whose top-level module is not installed (found, not imported)."""
+    import importlib.util
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            try:
+                found = importlib.util.find_spec(top) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                yield node.lineno, top
+
+
+def _known_fixtures(suite_tree: ast.Module, folder: Path) -> set[str]:
+    """Fixtures a test may ask for: pytest's own, the checks plugin's, the suite's, and those of any
+    conftest.py in the lab folder — every one read from source, none imported."""
+    import importlib.util
+
+    plugin = importlib.util.find_spec("checks.plugin").origin  # the project's own plugin, read not run
+    known = set(PYTEST_FIXTURES) | static_fixtures(ast.parse(Path(plugin).read_text(encoding="utf-8")))
+    known |= static_fixtures(suite_tree)
+    for conftest in Path(folder).rglob("conftest.py"):
+        try:
+            known |= static_fixtures(ast.parse(read_text(conftest)))
+        except (UnsafeLabFile, SyntaxError, ValueError, RecursionError):
+            continue
+    return known
 
 
 def _check_shortcuts(folder: Path, declared: set[str], problems: list[Problem]) -> list[str]:
@@ -606,21 +608,23 @@ def _check_shortcuts(folder: Path, declared: set[str], problems: list[Problem]) 
     return names
 
 
-def _check_suite(suite: Path, folder: Path, result: LintResult) -> None:
-    collector = collect_suite(suite, folder)
+def _check_suite(suite: Path, tree: ast.Module, folder: Path, result: LintResult) -> None:
     problems = result.problems
-    for text in collector.errors:
-        message, line = _collect_error(text, suite)
-        problems.append(Problem(ERROR, str(suite), f"the suite does not load: {message}", line=line, fix="run it by hand: pytest --collect-only " + str(suite)))
-    for test, line, name, available in collector.fixture_problems:
-        close = difflib.get_close_matches(name, available, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "the checks plugin provides `lab`"
-        problems.append(Problem(ERROR, str(suite), f"{test} asks for fixture {name!r}, which does not exist", line=line, fix=hint))
-    for name, doc, line in collector.items:
-        result.objectives.append(Objective(name, objective_title(name, doc), line))
-        if not (doc and doc.strip()):
-            problems.append(Problem(WARNING, str(suite), f"objective {name} has no docstring: learners will read {objective_title(name, doc)!r}", line=line, fix="start the test with a one-line docstring saying what must be true"))
-    if not collector.errors and not collector.items:
+    for line, module in _missing_imports(tree):
+        problems.append(Problem(ERROR, str(suite), f"the suite does not load: No module named {module!r}", line=line, fix="import only the checks helpers, pytest and the standard library (or what the project installs)"))
+    tests = static_tests(tree)
+    known = _known_fixtures(tree, folder)
+    for test in tests:
+        title = objective_title(test.name, test.doc)
+        result.objectives.append(Objective(test.name, title, test.line))
+        for name in test.fixtures:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "the checks plugin provides `lab`"
+                problems.append(Problem(ERROR, str(suite), f"{test.name} asks for fixture {name!r}, which does not exist", line=test.line, fix=hint))
+        if not (test.doc and test.doc.strip()):
+            problems.append(Problem(WARNING, str(suite), f"objective {test.name} has no docstring: learners will read {title!r}", line=test.line, fix="start the test with a one-line docstring saying what must be true"))
+    if not tests:
         problems.append(Problem(ERROR, str(suite), "the suite collects no objectives (no test_ functions)", fix="add one test_ function per objective"))
 
 

@@ -41,3 +41,23 @@ def state_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("labs", appauthor=False))
+
+
+def writable_state_dir(sub: str = "") -> Path:
+    """The state folder (or ``sub`` inside it), created if needed; a ``UsageError`` (exit 2) when it
+    is a file, cannot be created or cannot be written, instead of a traceback."""
+    from orchestrator.errors import UsageError
+
+    folder = state_dir() / sub if sub else state_dir()
+    fix = "set LABS_STATE_DIR to a folder you can write to (or unset it), or remove what is in the way"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"the labs state folder {folder} is not a folder (a file is in the way)", fix) from None
+    except OSError as err:
+        raise UsageError(f"the labs state folder {folder} cannot be created: {err.strerror}", fix) from None
+    if not folder.is_dir():
+        raise UsageError(f"the labs state folder {folder} is not a folder", fix)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"the labs state folder {folder} is not writable", fix)
+    return folder

@@ -2,7 +2,9 @@
 
 Stored as one JSON file in the user's data folder, written atomically (temp
 file + rename), so a crash mid-write never corrupts it. A file that is corrupt
-anyway is set aside (renamed ``*.corrupt-<time>``) and progress starts afresh.
+anyway, of the wrong shape, or not a regular file at all (a FIFO is never opened
+in a way that could block) is set aside (renamed ``*.corrupt-<time>``) and
+progress starts afresh.
 """
 
 from __future__ import annotations
@@ -13,23 +15,34 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator.paths import state_dir
+from orchestrator.paths import state_dir, writable_state_dir
+
+MAX_PROGRESS_BYTES = 1024 * 1024
 
 
 def _path() -> Path:
     return state_dir() / "progress.json"
 
 
+def _well_formed(data) -> bool:
+    return isinstance(data, dict) and all(
+        isinstance(entry, dict) and isinstance(entry.get("hints", 0), int) and not isinstance(entry.get("hints", 0), bool)
+        for entry in data.values()
+    )
+
+
 def load() -> dict:
+    from orchestrator.labfiles import UnsafeLabFile, read_bytes
+
     path = _path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError("not an object")
-        return data
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return {}
-    except (ValueError, UnicodeDecodeError, OSError):
+    try:
+        data = json.loads(read_bytes(path, MAX_PROGRESS_BYTES).decode("utf-8"))
+        if not _well_formed(data):
+            raise ValueError("not an object of {instance: {hints: N}}")
+        return data
+    except (ValueError, UnsafeLabFile, OSError):  # UnicodeDecodeError is a ValueError
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         try:
             path.rename(aside)
@@ -39,8 +52,16 @@ def load() -> dict:
 
 
 def save(data: dict) -> None:
-    path = _path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from orchestrator.errors import UsageError
+
+    path = writable_state_dir() / "progress.json"
+    try:
+        _write(path, data)
+    except OSError as err:
+        raise UsageError(f"cannot save progress in {path}: {err.strerror}", "set LABS_STATE_DIR to a folder you can write to") from None
+
+
+def _write(path: Path, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".progress-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -68,3 +89,17 @@ def forget(key: str) -> None:
     if key in data:
         del data[key]
         save(data)
+
+
+def remember_stage(key: str, stage: str | None) -> None:
+    """The stage a staged lab's last check reached (hints follow it)."""
+    data = load()
+    entry = data.setdefault(key, {})
+    if entry.get("stage") != stage:
+        entry["stage"] = stage
+        save(data)
+
+
+def current_stage(key: str) -> str | None:
+    value = load().get(key, {}).get("stage")
+    return value if isinstance(value, str) else None

@@ -32,6 +32,7 @@ class DeployResult:
     operations: int = 0
     changed: int = 0
     per_service: dict[str, int] = field(default_factory=dict)  # changed operations per service
+    changed_ops: list[str] = field(default_factory=list)  # "service: operation name" of each change
 
 
 class _PyinfraLog(logging.Handler):
@@ -95,6 +96,13 @@ def _load_deploy(state, deploy: Path) -> None:
                 raise
             except Exception as err:
                 raise _DeployCodeError() from err
+
+
+def _op_name(state, op_hash: str) -> str:
+    """An operation's name as the deploy gave it (``name=``), or pyinfra's description of it."""
+    meta = state.op_meta.get(op_hash)
+    names = sorted(getattr(meta, "names", None) or [])
+    return ", ".join(names) if names else "an unnamed operation"
 
 
 def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY_TIMEOUT) -> DeployResult:
@@ -171,8 +179,13 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
     result = DeployResult()
     for host in inventory:
         # Count what really ran: an operation changed something when it executed commands.
-        metas = [op.operation_meta for op in state.ops[host].values()]
+        ops = state.ops[host]
+        metas = [op.operation_meta for op in ops.values()]
         changed = sum(1 for meta in metas if meta.is_complete() and meta.did_change())
+        result.changed_ops += [
+            f"{host.data.service}: {_op_name(state, op_hash)}"
+            for op_hash, op in ops.items() if op.operation_meta.is_complete() and op.operation_meta.did_change()
+        ]
         result.operations += len(metas)
         result.changed += changed
         result.per_service[host.data.service] = changed

@@ -15,7 +15,11 @@ from pathlib import Path
 
 from orchestrator.errors import UsageError
 
-TEMPLATE = Path(__file__).resolve().parent / "templates" / "new-lab"
+TEMPLATES = {
+    "repair": Path(__file__).resolve().parent / "templates" / "new-lab",
+    "build": Path(__file__).resolve().parent / "templates" / "new-build-lab",
+}
+TEMPLATE = TEMPLATES["repair"]
 PLACEHOLDER = "__LAB_ID__"
 _SKIP = {"__pycache__", ".pytest_cache"}
 
@@ -31,18 +35,21 @@ def check_lab_id(lab_id: str) -> str:
     return lab_id
 
 
-def template_files() -> list[Path]:
+def template_files(kind: str = "repair") -> list[Path]:
     """The template's files, relative to it."""
+    template = TEMPLATES[kind]
     return sorted(
-        p.relative_to(TEMPLATE)
-        for p in TEMPLATE.rglob("*")
-        if p.is_file() and not _SKIP.intersection(p.relative_to(TEMPLATE).parts) and p.suffix != ".pyc"
+        p.relative_to(template)
+        for p in template.rglob("*")
+        if p.is_file() and not _SKIP.intersection(p.relative_to(template).parts) and p.suffix != ".pyc"
     )
 
 
-def new_lab(lab_id: str, base: Path) -> Path:
-    """Write ``base/<lab_id>/`` from the template; never overwrites anything."""
+def new_lab(lab_id: str, base: Path, kind: str = "repair") -> Path:
+    """Write ``base/<lab_id>/`` from the template of ``kind`` (repair or build); never overwrites anything."""
     check_lab_id(lab_id)
+    if kind not in TEMPLATES:
+        raise UsageError(f"--kind {kind!r}: use repair or build", "repair: the learner fixes what break.py broke; build: the learner ships what the ticket asks")
     base = Path(base)
     folder = base / lab_id
     if folder.exists() or folder.is_symlink():
@@ -54,8 +61,8 @@ def new_lab(lab_id: str, base: Path) -> Path:
     # so an interrupted `labs new` never leaves half a lab behind.
     staging = Path(tempfile.mkdtemp(prefix=f".{lab_id}-", dir=base))
     try:
-        for relative in template_files():
-            source = TEMPLATE / relative
+        for relative in template_files(kind):
+            source = TEMPLATES[kind] / relative
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(source.read_text(encoding="utf-8").replace(PLACEHOLDER, lab_id), encoding="utf-8")

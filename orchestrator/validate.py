@@ -48,6 +48,20 @@ if TYPE_CHECKING:
     from orchestrator.spec import Lab
 
 PHASES = ("lint", "build", "start", "negative-control", "solution", "idempotence", "reset", "shortcuts", "stop")
+
+# A build lab's phases mean other things, and are named for them where people read them
+# (the summary, the JUnit report); the phase keys above stay the same for machines.
+BUILD_PHASE_TITLES = {
+    "start": "start-prepared",
+    "negative-control": "fresh-not-already-built",
+    "solution": "reference-build",
+    "reset": "reset-to-prepared",
+}
+
+
+def phase_title(phase: str, kind: str = "repair") -> str:
+    """What a phase is called for a lab of ``kind``."""
+    return BUILD_PHASE_TITLES.get(phase, phase) if kind == "build" else phase
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 DEFAULT_TIMEOUT = 900.0  # seconds one lab's whole validation may take
 # Seconds a worker gets to clean up after SIGTERM before SIGKILL. A command that blocks
@@ -98,6 +112,7 @@ class LabValidation:
     phases: list[PhaseResult] = field(default_factory=list)
     kept: bool = False  # left running for inspection (``keep`` and a phase failed)
     seconds: float = 0.0
+    kind: str = "repair"  # the lab's kind: repair or build
 
     @property
     def ok(self) -> bool:
@@ -117,6 +132,7 @@ class LabValidation:
     def to_dict(self) -> dict:
         return {
             "lab": self.lab,
+            "kind": self.kind,
             "folder": self.folder,
             "instance": self.instance,
             "ok": self.ok,
@@ -128,7 +144,7 @@ class LabValidation:
     @classmethod
     def from_dict(cls, data: dict) -> LabValidation:
         phases = [PhaseResult(**p) for p in data.get("phases", [])]
-        return cls(data["lab"], data["folder"], data.get("instance"), phases, data.get("kept", False), data.get("seconds", 0.0))
+        return cls(data["lab"], data["folder"], data.get("instance"), phases, data.get("kept", False), data.get("seconds", 0.0), data.get("kind", "repair"))
 
 
 @dataclass
@@ -278,7 +294,8 @@ def validate_lab(
     from orchestrator.lint import read_shortcuts
 
     started = time.perf_counter()
-    result = LabValidation(lab.id, str(lab.folder))
+    result = LabValidation(lab.id, str(lab.folder), kind=lab.kind)
+    building = lab.kind == "build"
     phases = _Phases(result, progress, on_phase)
     if lint is not None:
         phases.record(lint)
@@ -314,16 +331,20 @@ def validate_lab(
                 raise LabsError(f"instance {inst.key} already existed; validation never reuses an instance")
             return True, f"{inst.key} is running: {', '.join(inst.services)}"
 
-        started_ok = not phases.run("start", "starting the lab, broken", do_start).failed
+        started_ok = not phases.run("start", "starting the lab, prepared (setup)" if building else "starting the lab, broken", do_start).failed
         applied = {}
 
         def negative():
             report = check()
             total = len(report.objectives)
+            if report.passed and building:
+                return False, (f"all {total} objectives pass in a fresh environment, before anything was built: {lab.prepare} already "
+                               "does the learner's work, or the checks test too little"), _objectives(report)
             if report.passed:
-                return False, (f"all {total} objectives pass right after start, before any fix: break.py does not break "
+                return False, (f"all {total} objectives pass right after start, before any fix: {lab.prepare} does not break "
                                "what the checks test, or the checks test too little"), _objectives(report)
-            return True, f"{len(report.failed)}/{total} objectives fail before the fix, as they should", _objectives(report)
+            before = "before anything is built" if building else "before the fix"
+            return True, f"{len(report.failed)}/{total} objectives fail {before}, as they should", _objectives(report)
 
         def solution():
             applied["first"] = solve_lab(lab, instance)
@@ -335,7 +356,7 @@ def validate_lab(
         def idempotence():
             again = solve_lab(lab, instance)
             if again.changed:
-                where = ", ".join(f"{s}: {n}" for s, n in again.per_service.items() if n)
+                where = "; ".join(again.changed_ops[:5]) + (f"; and {len(again.changed_ops) - 5} more" if len(again.changed_ops) > 5 else "")
                 return False, (f"a second run of solution.py changed {again.changed} of {again.operations} operation(s) ({where}): "
                                "a solution must change nothing once applied; use operations that compare before they act, "
                                "and guard commands with _if=any_changed(...)")
@@ -345,15 +366,16 @@ def validate_lab(
             reset_lab(lab, instance, progress=say("reset"))
             report = check()
             if report.passed:
-                return False, (f"after reset, all {len(report.objectives)} objectives pass: reset does not bring the faults back "
-                               "(break.py must break a fresh container every time, without relying on state kept outside it)"), _objectives(report)
+                undone = "the built result" if building else "the faults"
+                return False, (f"after reset, all {len(report.objectives)} objectives pass: reset does not bring {undone} back "
+                               f"({lab.prepare} must act on a fresh container every time, without relying on state kept outside it)"), _objectives(report)
             return True, f"{len(report.failed)}/{len(report.objectives)} objectives fail again after reset", _objectives(report)
 
         def shortcuts():
             return try_shortcuts(lab, instance, check, keep=keep, say=say("shortcuts"))
 
         steps = [
-            ("negative-control", "checks must fail before the fix", negative),
+            ("negative-control", "a fresh environment must not already meet the objectives" if building else "checks must fail before the fix", negative),
             ("solution", "applying the reference solution; checks must pass", solution),
             ("idempotence", "applying the solution again; nothing may change", idempotence),
             ("reset", "resetting; checks must fail again", reset),
@@ -856,7 +878,7 @@ def junit_xml(report: ValidationReport) -> str:
         ET.SubElement(props, "property", name="folder", value=lab.folder)
         ET.SubElement(props, "property", name="instance", value=lab.instance or "")
         for phase in lab.phases:
-            case = ET.SubElement(suite, "testcase", classname=f"labs.{lab.lab}", name=phase.phase, time=f"{phase.seconds:.2f}")
+            case = ET.SubElement(suite, "testcase", classname=f"labs.{lab.lab}", name=phase_title(phase.phase, lab.kind), time=f"{phase.seconds:.2f}")
             if phase.status == FAILED:
                 failure = ET.SubElement(case, "failure", message=phase.message.splitlines()[0][:500] if phase.message else "failed", type=f"labs.validate.{phase.phase}")
                 failure.text = phase.message

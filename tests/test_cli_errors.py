@@ -64,7 +64,7 @@ def test_labs_path_adds_instructor_labs(labs, tmp_path):
     shutil.copytree(SHIPPED / "nginx-misconfig", own / "nginx-misconfig")
     result, rows = labs.json("list", env={"LABS_PATH": str(own)})
     assert result.returncode == 0
-    folders = {r["id"]: r["folder"] for r in rows}
+    folders = {r["lab"]: r["folder"] for r in rows["labs"]}
     assert folders["nginx-misconfig"] == str(own / "nginx-misconfig")
 
 
@@ -86,7 +86,7 @@ def test_list_answers_without_an_engine(labs, tmp_path):
 def test_doctor_reports_engine_down(labs, tmp_path):
     result, findings = labs.json("doctor", env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
     assert result.returncode == 4
-    engine = [f for f in findings if f["check"] == "engine"][0]
+    engine = [f for f in findings["findings"] if f["check"] == "engine"][0]
     assert not engine["ok"] and engine["fix"]
 
 

@@ -57,3 +57,32 @@ def test_images_are_built_once_and_rebuilt_when_their_context_changes(engine, tm
     finally:
         for tag in tags:
             engine.images.remove(tag, force=True)
+
+
+def test_an_allow_list_dockerignore_hashes_what_the_build_sees_and_rebuilds_on_change(engine, tmp_path):
+    """`*` then `!app.py` (Docker's allow-list form): app.py counts, everything else does not."""
+    from orchestrator.engine.images import context_files, context_hash
+
+    lab = tmp_path / "lab"
+    context = lab / "images" / "allow"
+    (context / "notes").mkdir(parents=True)
+    (context / "Dockerfile").write_text("FROM debian:bookworm\nCOPY app.py /app.py\n")
+    (context / ".dockerignore").write_text("# only the app\n*\n!app.py\n")
+    (context / "app.py").write_text("print('first')\n")
+    (context / "notes" / "todo.txt").write_text("ignored\n")
+    assert context_files(context) == [".dockerignore", "Dockerfile", "app.py"]
+    before = context_hash(context)
+    (context / "notes" / "todo.txt").write_text("still ignored\n")
+    assert context_hash(context) == before, "a file the build never sees must not change the tag"
+    steps: list[str] = []
+    tags = []
+    try:
+        tags.append(ensure_image(engine, "allow", steps.append, lab))
+        (context / "app.py").write_text("print('second')\n")
+        steps.clear()
+        tags.append(ensure_image(engine, "allow", steps.append, lab))
+        assert tags[1] != tags[0] and any("building" in s for s in steps), "an edited app.py must give a rebuild"
+        assert engine.containers.run(tags[1], ["cat", "/app.py"], remove=True) == b"print('second')\n"
+    finally:
+        for tag in tags:
+            engine.images.remove(tag, force=True)

@@ -88,6 +88,8 @@ def test_a_touched_file_is_not_a_problem_and_named_paths_narrow_the_check(lab):
     assert not any("/usr/bin/env" in p for p in lab.integrity("app"))
     assert any(p.startswith("/srv/app/extra/y was added") for p in lab.integrity("app", paths=["/srv/app"]))
     assert lab.integrity("app", paths=["/var/empty-nothing"]) == []
+    both = lab.integrity("app", also=["/srv/app"])  # the default roots, and more
+    assert any(p.startswith("/srv/app/extra/y was added") for p in both) and any("labs-init" in p for p in both)
 
 
 # --------------------------------------------------------------------------- files through the engine

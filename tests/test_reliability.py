@@ -110,13 +110,13 @@ def test_sigkill_during_start_then_start_and_stop_recover(phase, labs, engine, i
         process.kill()
         process.wait(timeout=30)
         result, status = labs.json("status")
-        mine = [s for s in status if s["key"] == key]
+        mine = [s for s in status["instances"] if s["key"] == key]
         assert mine and mine[0]["state"] in ("incomplete", "running"), mine
 
         again = labs("start", "nginx-misconfig", "--instance", instance_name)
         assert again.returncode == 0, again.stderr
         result, status = labs.json("status")
-        assert [s for s in status if s["key"] == key][0]["state"] == "running"
+        assert [s for s in status["instances"] if s["key"] == key][0]["state"] == "running"
         code, report = labs.json("check", "nginx-misconfig", "--instance", instance_name)
         assert code.returncode == 1, "after recovering, the lab must be broken again"
     finally:
@@ -197,7 +197,7 @@ def test_stopped_services_are_resumed_with_the_learners_work(labs, engine, lab_i
     for container in labelled(engine, instance=key)["containers"]:
         container.stop(timeout=5)
     result, status = labs.json("status")
-    mine = [s for s in status if s["key"] == key][0]
+    mine = [s for s in status["instances"] if s["key"] == key][0]
     assert mine["state"] == "degraded" and set(mine["services"].values()) == {"exited"}
     resumed = labs("start", "nginx-misconfig", "--instance", instance_name)
     assert resumed.returncode == 0 and "resumed" in resumed.stdout

@@ -49,7 +49,7 @@ def test_valid_lab_fields(lab_dir):
     assert lab.services["proxy"].ports[0].host == 8080
     assert lab.services["proxy"].ports[0].container == 80
     assert lab.services["proxy"].limits.memory_bytes == 64 * 1024**2
-    assert lab.break_ == "break.py"
+    assert lab.prepare == "break.py" and lab.kind == "repair"
 
 
 @pytest.mark.parametrize(

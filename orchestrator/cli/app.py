@@ -32,13 +32,16 @@ LabArg = Annotated[str, typer.Argument(help="the lab id (see `labs list`)", show
 LabsDir = Annotated[Optional[Path], typer.Option("--labs-dir", help="an extra folder of lab folders (also: LABS_PATH)", show_default=False)]
 Instance = Annotated[str, typer.Option("--instance", "-i", help="run several copies of a lab side by side under different names")]
 Json = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="stream every line of build output")]
 
 
 def _fail(err: LabsError, as_json: bool) -> None:
     from orchestrator.cli import render
 
     if as_json:
-        render.print_json(err.to_dict())
+        from orchestrator.outputs import ErrorOutput
+
+        render.print_json(ErrorOutput(**err.to_dict()))
     render.error(err.message, err.fix)
     raise typer.Exit(int(err.code))
 
@@ -62,10 +65,43 @@ def handles_errors(command):
     return wrapper
 
 
+def _warn_search_path() -> None:
+    from orchestrator.catalog import missing_search_entries
+
+    missing = missing_search_entries()
+    if missing:
+        from orchestrator.cli import render
+
+        render.warn(f"LABS_PATH names {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not a folder: skipped")
+
+
 def _lab(lab_id: str, labs_dir: Path | None):
     from orchestrator.catalog import Catalog
 
+    _warn_search_path()
     return Catalog.from_env(labs_dir).get(lab_id)
+
+
+def _instance_and_lab(lab_id: str, instance: str, labs_dir: Path | None):
+    """A running instance and the lab it was started from (no --labs-dir needed again)."""
+    from orchestrator.lifecycle import instance_with_lab
+
+    _warn_search_path()
+    inst, lab, note = instance_with_lab(lab_id, _instance(instance), labs_dir)
+    if note:
+        from orchestrator.cli import render
+
+        render.warn(note)
+    return inst, lab
+
+
+def _labs_dir_of(lab, labs_dir: Path | None) -> Path | None:
+    """The --labs-dir a follow-up command needs to find ``lab`` (None for labs on the search path)."""
+    from orchestrator.catalog import Catalog
+
+    if labs_dir is None and lab.folder.parent.resolve() in {d.resolve() for d in Catalog.from_env().dirs}:
+        return None
+    return lab.folder.parent.resolve()
 
 
 def _instance(name: str) -> str:
@@ -110,11 +146,23 @@ def list_labs(
     if as_json:
         from orchestrator.cli import render
 
-        render.print_json([
-            {"id": r.id, "title": r.title, "summary": r.summary, "kind": r.kind, "difficulty": r.difficulty, "minutes": r.minutes,
-             "tags": r.tags, "folder": str(r.folder), "running": None if running_labs is None else r.id in running_labs, "problem": r.problem}
+        from orchestrator.outputs import LabRow, ListOutput
+
+        render.print_json(ListOutput(labs=[
+            LabRow(lab=r.id, title=r.title, summary=r.summary, kind=r.kind, difficulty=r.difficulty, minutes=r.minutes,
+                   tags=r.tags, folder=str(r.folder), running=None if running_labs is None else r.id in running_labs, problem=r.problem)
             for r in rows
-        ])
+        ]))
+        return
+    import shutil
+
+    # Plain lines for files, pipes and narrow terminals: nothing cut (and no Rich to import).
+    if not sys.stdout.isatty() or shutil.get_terminal_size().columns < 100:
+        from orchestrator.cli.quick_list import plain_lines
+
+        sys.stdout.write(plain_lines(rows, running_labs))
+        if running is None:
+            sys.stderr.write("(engine not reachable: running state unknown; see `labs doctor`)\n")
         return
     from orchestrator.cli import render
 
@@ -125,51 +173,71 @@ def list_labs(
 
 @app.command()
 @handles_errors
-def info(lab_id: LabArg, labs_dir: LabsDir = None, as_json: Json = False):
-    """Show a lab's briefing: the incident ticket you start from."""
-    lab = _lab(lab_id, labs_dir)
+def info(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
+    """Show a lab's briefing: the incident ticket you start from (for a running instance: with its address)."""
+    from orchestrator.briefing import render_briefing
+    from orchestrator.errors import EngineUnavailable, NotFound
+
+    inst = None
+    try:
+        inst, lab = _instance_and_lab(lab_id, instance, labs_dir)
+    except (NotFound, EngineUnavailable):
+        lab = _lab(lab_id, labs_dir)
     from orchestrator.cli import render
 
+    briefing = lab.briefing_text
+    if inst is not None:
+        briefing = render_briefing(lab, briefing, instance=inst.instance, host_ports=inst.host_port_map(), host=inst.publish_host, labs_dir=_labs_dir_of(lab, labs_dir))
     if as_json:
-        render.print_json({**lab.model_dump(mode="json", by_alias=True, exclude={"hints"}), "briefing_text": lab.briefing_text, "hints": len(lab.hints)})
-        return
-    from rich.markdown import Markdown
+        from orchestrator.outputs import InfoOutput
 
-    render.out.print(f"[bold]{lab.title}[/]  [dim]({lab.id} · {lab.difficulty} · ~{lab.minutes} min)[/]")
-    render.out.print(Markdown(lab.briefing_text))
+        render.print_json(InfoOutput(lab=lab.id, title=lab.title, difficulty=lab.difficulty, minutes=lab.minutes, folder=str(lab.folder),
+                                     briefing=briefing, hints=len(lab.hints), spec=lab.model_dump(mode="json", by_alias=True, exclude={"hints"})))
+        return
+    render.out.print(f"[bold]{render.safe(lab.title)}[/]  [dim]({lab.id} · {lab.difficulty} · ~{lab.minutes} min)[/]", soft_wrap=True)
+    render.markdown(briefing)
 
 
 @app.command()
 @handles_errors
-def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
-    """Start a lab, broken: build what is needed, start its services, break them, show the briefing."""
+def start(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, verbose: Verbose = False, as_json: Json = False):
+    """Start a lab: build what is needed, start its services, break them (a build lab: prepare them), show the briefing."""
     from orchestrator.cli import render
     from orchestrator.lifecycle import start_lab
 
+    from orchestrator.briefing import command_flags, render_briefing
+
     lab = _lab(lab_id, labs_dir)
-    with render.progress(f"starting {lab.id}", quiet=as_json) as update:
+    with render.progress(f"starting {lab.id}", quiet=as_json, verbose=verbose) as update:
         inst = start_lab(lab, _instance(instance), progress=update)
+    folder_flag = _labs_dir_of(lab, labs_dir)
+    briefing = render_briefing(lab, lab.briefing_text, instance=inst.instance, host_ports=inst.host_port_map(), host=inst.publish_host, labs_dir=folder_flag)
     if as_json:
-        render.print_json({**inst.to_dict(), "already_running": inst.already_running, "resumed": inst.resumed})
+        from orchestrator.outputs import StartOutput
+
+        render.print_json(StartOutput(**inst.to_dict(), already_running=inst.already_running, resumed=inst.resumed, briefing=briefing))
         return
-    flag = _flag(inst.instance)
+    flag = command_flags(lab, inst.instance, folder_flag)
+    for warning in inst.warnings:
+        render.err.print(f"[yellow]warning:[/] {render.safe(warning)}", soft_wrap=True)
     if inst.already_running:
-        render.out.print(f"[yellow]{inst.key} is already running[/]: nothing changed. `labs reset {lab.id}{flag}` starts it over.")
+        render.out.print(f"[yellow]{inst.key} is already running[/]: nothing changed. `labs reset {lab.id}{flag}` starts it over.", soft_wrap=True)
         return
     if inst.resumed:
-        render.out.print(f"[green]{inst.key} resumed[/]: its stopped services are running again, with your changes. `labs info {lab.id}` shows the briefing.")
+        render.out.print(f"[green]{inst.key} resumed[/]: its stopped services are running again, with your changes. `labs info {lab.id}{flag}` shows the briefing.", soft_wrap=True)
         return
-    from rich.markdown import Markdown
-
-    render.out.print(Markdown(lab.briefing_text))
+    render.markdown(briefing)
     render.out.print()
-    render.out.print(f"[bold green]{inst.key} is running, and broken.[/]")
+    state = "ready for you to build on" if lab.kind == "build" else "and broken"
+    render.out.print(f"[bold green]{inst.key} is running, {state}.[/]")
+    if lab.workspace is not None:
+        render.out.print(f"  your workspace: {lab.workspace.path} in service {lab.workspace.service} (labs shell {lab.id} {lab.workspace.service}{flag})")
     for service, ports in inst.ports().items():
-        render.out.print(f"  {service}: {', '.join(ports)}")
-    render.out.print(f"  get in:   labs shell {lab.id}{flag}   (services: {', '.join(inst.services)})")
-    render.out.print(f"  check:    labs check {lab.id}{flag}")
-    render.out.print(f"  stuck?    labs hint {lab.id}{flag}")
-    render.out.print(f"  done:     labs stop {lab.id}{flag}")
+        render.out.print(f"  {service}: {render.safe(', '.join(ports))}", soft_wrap=True)
+    render.out.print(f"  get in:   labs shell {lab.id}{flag}   (services: {', '.join(inst.services)})", soft_wrap=True)
+    render.out.print(f"  check:    labs check {lab.id}{flag}", soft_wrap=True)
+    render.out.print(f"  stuck?    labs hint {lab.id}{flag}", soft_wrap=True)
+    render.out.print(f"  done:     labs stop {lab.id}{flag}", soft_wrap=True)
 
 
 @app.command()
@@ -181,12 +249,27 @@ def status(lab_id: Annotated[Optional[str], typer.Argument(help="only this lab")
 
     instances = lab_status(lab_id)
     if as_json:
-        render.print_json([i.to_dict() for i in instances])
+        from orchestrator.outputs import StatusOutput
+
+        render.print_json(StatusOutput(instances=[i.to_dict() for i in instances]))
         return
     if not instances:
         render.out.print("no labs running. `labs list` shows what you can start.")
         return
-    render.out.print(render.status_table(instances))
+    render.status(instances)
+
+
+def _split_command(service: str | None, command: list[str] | None) -> tuple[str | None, list[str] | None]:
+    """`labs shell LAB -- CMD ARGS` runs CMD in the main service: what follows `--` is the command,
+    never the service (click hands it over as positional arguments either way)."""
+    argv = sys.argv[1:]
+    if "--" not in argv or service is None:
+        return service, command
+    after = argv[argv.index("--") + 1:]
+    given = [service, *(command or [])]
+    if after and given[-len(after):] == after and len(given) == len(after):
+        return None, after
+    return service, command
 
 
 @app.command()
@@ -201,6 +284,7 @@ def shell(
     from orchestrator.cli.attach import run_shell
     from orchestrator.lifecycle import running_instance
 
+    service, command = _split_command(service, command)
     inst = running_instance(lab_id, _instance(instance))
     if service is not None and service not in inst.containers and command:
         raise LabsError(
@@ -227,35 +311,44 @@ def logs(
     """Show a service's container log (what its processes print)."""
     from orchestrator.lifecycle import running_instance
 
+    from orchestrator.cli.render import LogWriter
+
     inst = running_instance(lab_id, _instance(instance))
+    writer = LogWriter()
     if follow:
         for chunk in inst.follow_logs(service, tail=tail):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
+            writer.write(chunk)
+        writer.write(b"", final=True)
         return
-    sys.stdout.buffer.write(inst.logs(service, tail=tail))
+    writer.write(inst.logs(service, tail=tail), final=True)
 
 
 @app.command()
 @handles_errors
 def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
     """Check the lab end to end: one verdict per objective, and what each failing probe saw."""
-    from orchestrator.check_runner import run_checks
     from orchestrator.cli import render
-    from orchestrator.lifecycle import running_instance
+    from orchestrator.lifecycle import check_lab
+    from orchestrator.progress import remember_stage
 
-    lab = _lab(lab_id, labs_dir)
-    inst = running_instance(lab.id, _instance(instance))
-    with render.progress(f"checking {inst.key}", quiet=as_json):
-        report = run_checks(lab, inst)
+    inst, lab = _instance_and_lab(lab_id, instance, labs_dir)
+    with render.progress(f"checking {inst.key}", quiet=as_json) as update:
+        report = check_lab(lab, inst.instance, progress=update)
+    if lab.stages:
+        remember_stage(inst.key, (report.current_stage or {}).get("id"))
     if as_json:
-        render.print_json(report.to_dict())
+        from orchestrator.outputs import CheckOutput
+
+        render.print_json(CheckOutput(**{**report.to_dict(), "key": inst.key, "instance": inst.instance}))
     else:
-        render.out.print(render.check_table(report))
+        render.check_report(report)
         done = len(report.objectives) - len(report.failed)
         flag = _flag(inst.instance)
+        for line in render.stage_lines(report):
+            render.out.print(line)
         if report.passed:
-            render.out.print(f"[bold green]all {done} objectives pass.[/] Well done. `labs stop {lab.id}{flag}` when you are finished.")
+            what = "your build does everything the ticket asks" if lab.kind == "build" else "Well done"
+            render.out.print(f"[bold green]all {done} objectives pass.[/] {what}. `labs stop {lab.id}{flag}` when you are finished.")
         else:
             render.out.print(f"[bold]{done}/{len(report.objectives)} objectives pass.[/] Stuck? `labs hint {lab.id}{flag}`")
     if not report.passed:
@@ -267,17 +360,29 @@ def check(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
 def hint(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
     """Show the next hint (one at a time; remembered until the lab is stopped)."""
     from orchestrator.cli import render
-    from orchestrator.engine.instances import instance_key
-    from orchestrator.progress import next_hint
+    from orchestrator.progress import current_stage, next_hint
 
-    lab = _lab(lab_id, labs_dir)
-    number, text, last = next_hint(instance_key(lab.id, _instance(instance)), lab.hints)
+    from orchestrator.engine.instances import instance_key
+    from orchestrator.errors import EngineUnavailable, NotFound
+
+    try:
+        lab = _instance_and_lab(lab_id, instance, labs_dir)[1]
+    except (NotFound, EngineUnavailable):
+        lab = _lab(lab_id, labs_dir)
+        render.warn(f"{instance_key(lab.id, _instance(instance))} is not running (never started, or stopped): this hint is for the lab; `labs start {lab.id}{_flag(instance)}` starts it")
+    key = instance_key(lab.id, _instance(instance))
+    stage = (current_stage(key) or lab.stages[0].id) if lab.stages else None
+    hints = lab.stage_hints(stage)
+    number, text, last = next_hint(f"{key}#{stage}" if stage and hints != lab.hints else key, hints)
     if as_json:
-        render.print_json({"hint": number, "of": len(lab.hints), "text": text, "last": last})
+        from orchestrator.outputs import HintOutput
+
+        render.print_json(HintOutput(lab=lab.id, instance=_instance(instance), hint=number, of=len(hints), text=text, last=last, stage=stage))
         return
-    render.out.print(f"[bold]hint {number}/{len(lab.hints)}[/]: {text}")
+    where = f" (stage {stage})" if stage and hints != lab.hints else ""
+    render.out.print(f"[bold]hint {number}/{len(hints)}{render.safe(where)}[/]: {render.safe(text)}")
     if last:
-        render.out.print("[dim]that was the last hint. `labs solve` applies the reference solution (and gives the answer away).[/]")
+        render.out.print(f"[dim]that was the last hint. `labs solve {lab.id}{_flag(instance)}` applies the reference solution (and gives the answer away).[/]", soft_wrap=True)
 
 
 @app.command()
@@ -287,32 +392,43 @@ def solve(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     from orchestrator.cli import render
     from orchestrator.lifecycle import solve_lab
 
-    lab = _lab(lab_id, labs_dir)
-    with render.progress(f"applying the reference solution to {lab.id}", quiet=as_json):
-        result = solve_lab(lab, _instance(instance))
+    inst, lab = _instance_and_lab(lab_id, instance, labs_dir)
+    with render.progress(f"applying the reference solution to {inst.key}", quiet=as_json):
+        result = solve_lab(lab, inst.instance)
     if as_json:
-        render.print_json({"lab": lab.id, "operations": result.operations, "changed": result.changed, "per_service": result.per_service})
+        from orchestrator.outputs import SolveOutput
+
+        render.print_json(SolveOutput(lab=lab.id, instance=inst.instance, operations=result.operations, changed=result.changed, per_service=result.per_service))
         return
     render.out.print(f"[yellow]reference solution applied to {lab.id}[/] ({result.changed} change(s)). This gives the answer away.")
     notes = lab.path(lab.solution_notes) if lab.solution_notes else None
     if notes and notes.is_file():
-        render.out.print(f"what was wrong and why: {notes}")
+        render.out.print(f"what was wrong and why: {render.safe(str(notes))}")
 
 
 @app.command()
 @handles_errors
-def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, as_json: Json = False):
-    """Put a lab back in its freshly broken state (your changes inside it are discarded)."""
+def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, verbose: Verbose = False, as_json: Json = False):
+    """Put a lab back at its start: freshly broken, or freshly prepared for a build lab (your changes are discarded, a kept workspace excepted)."""
     from orchestrator.cli import render
     from orchestrator.lifecycle import reset_lab
 
-    lab = _lab(lab_id, labs_dir)
-    with render.progress(f"resetting {lab.id}", quiet=as_json) as update:
+    from orchestrator.errors import NotFound
+
+    try:
+        lab = _instance_and_lab(lab_id, instance, labs_dir)[1]
+    except NotFound:  # not running: reset starts it, from the search path
+        lab = _lab(lab_id, labs_dir)
+    with render.progress(f"resetting {lab.id}", quiet=as_json, verbose=verbose) as update:
         inst = reset_lab(lab, _instance(instance), progress=update)
     if as_json:
-        render.print_json(inst.to_dict())
+        from orchestrator.outputs import ResetOutput
+
+        render.print_json(ResetOutput(**inst.to_dict()))
         return
-    render.out.print(f"[green]{inst.key} is back to its broken start.[/] Hints start over too.")
+    start_state = "freshly prepared start" if lab.kind == "build" else "broken start"
+    kept = f" Your workspace ({lab.workspace.path}) was kept." if lab.workspace is not None and lab.workspace.on_reset == "keep" else ""
+    render.out.print(f"[green]{inst.key} is back to its {start_state}.[/] Hints start over too.{kept}")
 
 
 @app.command()
@@ -331,13 +447,15 @@ def stop(
         raise LabsError("give a lab id, or --all (not both)", "for example `labs stop nginx-misconfig` or `labs stop --all`")
     result = stop_all() if all_labs else stop_lab(lab_id, _instance(instance))
     if as_json:
-        render.print_json({"stopped": result.keys, "removed": result.removed})
+        from orchestrator.outputs import StopOutput
+
+        render.print_json(StopOutput(stopped=result.keys, removed=result.removed))
         return
     if not result.keys:
-        what = "no labs were running" if all_labs else f"{lab_id} was not running"
-        render.out.print(f"{what}: nothing to do.")
+        what = "no labs were running" if all_labs else (f"instance {instance} of {lab_id} was not running" if instance != "default" else f"{lab_id} was not running")
+        render.out.print(f"{render.safe(what)}: nothing to do.")
         return
-    render.out.print(f"stopped {', '.join(result.keys)} ({result.removed} resource(s) removed).")
+    render.out.print(f"stopped {render.safe(', '.join(result.keys))} ({result.removed} resource(s) removed).")
 
 
 @app.command()
@@ -349,15 +467,18 @@ def doctor(as_json: Json = False):
 
     findings = diagnose()
     if as_json:
-        render.print_json(as_dicts(findings))
+        from orchestrator.outputs import DoctorOutput
+
+        render.print_json(DoctorOutput(ok=all(f.ok for f in findings), findings=as_dicts(findings)))
     else:
-        render.out.print(render.findings_table(findings))
+        render.findings(findings)
     if not all(f.ok for f in findings):
         engine_down = any(f.check == "engine" and not f.ok for f in findings)
         raise typer.Exit(int(ExitCode.ENGINE if engine_down else ExitCode.USAGE))
 
 
 from orchestrator.cli import authoring  # noqa: E402,F401  (registers validate, new, lint, schema)
+from orchestrator.cli import classroom  # noqa: E402,F401  (registers prepare and images)
 
 
 def _terminate(signum, frame):

@@ -68,17 +68,17 @@ class _Display:
                 self._plain(event)
 
     def _plain(self, event) -> None:
-        from rich.markup import escape
+        from orchestrator.cli.render import safe
 
         if event.status is None:
-            self.console.print(f"[dim]… {escape(event.lab)}: {escape(event.phase)}: {escape(event.text)}[/]", soft_wrap=True)
+            self.console.print(f"[dim]… {safe(event.lab)}: {safe(event.phase)}: {safe(event.text)}[/]", soft_wrap=True)
             return
         colour = {"passed": "green", "failed": "red"}.get(event.status, "yellow")
         line = event.text.splitlines()[0] if event.text else ""
-        self.console.print(f"[{colour}]{event.status}[/] {escape(event.lab)}: {escape(event.phase)}: {escape(line[:300])}", soft_wrap=True)
+        self.console.print(f"[{colour}]{event.status}[/] {safe(event.lab)}: {safe(event.phase)}: {safe(line[:300])}", soft_wrap=True)
 
     def _table(self):
-        from rich.markup import escape
+        from orchestrator.cli.render import safe
         from rich.spinner import Spinner
         from rich.table import Table
 
@@ -92,7 +92,7 @@ class _Display:
                 mark = Spinner("dots", style="cyan")
             else:
                 mark = {"passed": "[green]✓[/]", "failed": "[red]✗[/]"}.get(status, "[yellow]–[/]")
-            table.add_row(mark, escape(lab), escape(phase), escape((text.splitlines() or [""])[0][:100]))
+            table.add_row(mark, safe(lab), safe(phase), safe((text.splitlines() or [""])[0][:100]))
         return table
 
 
@@ -103,12 +103,12 @@ def _mark(phase) -> str:
 
 
 def _summary(report, console) -> None:
-    from rich.markup import escape
+    from orchestrator.cli.render import safe
     from rich.table import Table
 
-    from orchestrator.validate import PHASES
-
     from rich import box
+
+    from orchestrator.validate import PHASES, phase_title
 
     table = Table(title="validation", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     table.add_column("lab", no_wrap=True, min_width=min(30, max((len(lab.lab) for lab in report.labs), default=3)))
@@ -116,10 +116,10 @@ def _summary(report, console) -> None:
         table.add_column(_SHORT[name], justify="center", no_wrap=True, min_width=len(_SHORT[name]))
     table.add_column("time", justify="right", no_wrap=True, min_width=4)
     for lab in report.labs:
-        name = f"[green]{escape(lab.lab)}[/]" if lab.ok else f"[bold red]{escape(lab.lab)}[/]"
+        name = f"[green]{safe(lab.lab)}[/]" if lab.ok else f"[bold red]{safe(lab.lab)}[/]"
         table.add_row(name, *(_mark(lab.phase(n)) for n in PHASES), f"{lab.seconds:.0f}s")
     console.print(table)
-    console.print("[dim]neg: the checks fail before the fix · idem: a second solve changes nothing · short: every known wrong fix (shortcuts/) is rejected[/]")
+    console.print("[dim]neg: the checks fail before the fix (a build lab: a fresh environment is not already built) · idem: a second solve changes nothing · short: every known wrong fix (shortcuts/) is rejected[/]")
     failures = [(lab, phase) for lab in report.labs for phase in lab.failures]
     if failures:
         console.print()
@@ -128,7 +128,7 @@ def _summary(report, console) -> None:
         detail.add_column("phase")
         detail.add_column("what failed", overflow="fold")
         for lab, phase in failures:
-            detail.add_row(escape(lab.lab), escape(phase.phase), escape(" ".join(phase.message.split())))
+            detail.add_row(safe(lab.lab), safe(phase_title(phase.phase, lab.kind)), safe(" ".join(phase.message.split())))
         console.print(detail)
 
 
@@ -188,13 +188,15 @@ def validate(
         write_junit(report, junit)
     console = render.err if as_json else render.out
     if as_json:
-        render.print_json(report.to_dict())
+        from orchestrator.outputs import ValidateOutput
+
+        render.print_json(ValidateOutput(**report.to_dict()))
     else:
         _summary(report, console)
     for lab in report.labs:
         if lab.kept:
             for line in _kept_help(lab):
-                render.err.print(line, markup=False, soft_wrap=True)
+                render.err.print(render.visible(line), markup=False, soft_wrap=True)
     if not as_json:
         failed = report.failed
         if failed:
@@ -215,7 +217,7 @@ def lint(labs: LabsArg = None, labs_dir: LabsDir = None, as_json: Json = False):
     With no lab given, lints every lab on the search path. Exits 2 when a lab has errors
     (warnings alone exit 0).
     """
-    from rich.markup import escape
+    from orchestrator.cli.render import safe
 
     from orchestrator.cli import render
     from orchestrator.lint import lint_folder
@@ -224,20 +226,22 @@ def lint(labs: LabsArg = None, labs_dir: LabsDir = None, as_json: Json = False):
     folders = resolve_folders(labs or [], all_labs=not labs, labs_dir=labs_dir)
     results = [lint_folder(folder) for folder in folders]
     if as_json:
-        render.print_json([r.to_dict() for r in results])
+        from orchestrator.outputs import LintOutput
+
+        render.print_json(LintOutput(ok=all(r.ok for r in results), labs=[r.to_dict() for r in results]))
     else:
         for result in results:
             if result.ok:
                 warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
-                render.out.print(f"[green]✓[/] {escape(result.lab_id)}: {len(result.objectives)} objective(s){warned}")
+                render.out.print(f"[green]✓[/] {safe(result.lab_id)}: {len(result.objectives)} objective(s){warned}")
             else:
-                render.out.print(f"[red]✗[/] {escape(result.lab_id)}: {len(result.errors)} error(s), {len(result.warnings)} warning(s)")
+                render.out.print(f"[red]✗[/] {safe(result.lab_id)}: {len(result.errors)} error(s), {len(result.warnings)} warning(s)")
             for problem in result.problems:
                 colour = "red" if problem.severity == "error" else "yellow"
-                text = escape(str(problem)).replace(f": {problem.severity}: ", f": [{colour}]{problem.severity}[/]: ", 1)
+                text = safe(str(problem)).replace(f": {problem.severity}: ", f": [{colour}]{problem.severity}[/]: ", 1)
                 render.out.print(f"  {text}", soft_wrap=True)
                 if problem.fix:
-                    render.out.print(f"    [dim]fix: {escape(problem.fix)}[/]", soft_wrap=True)
+                    render.out.print(f"    [dim]fix: {safe(problem.fix)}[/]", soft_wrap=True)
     if not all(r.ok for r in results):
         raise typer.Exit(int(ExitCode.USAGE))
 
@@ -247,19 +251,21 @@ def lint(labs: LabsArg = None, labs_dir: LabsDir = None, as_json: Json = False):
 def new(
     lab_id: Annotated[str, typer.Argument(help="the new lab's id: lowercase letters, digits, dashes", show_default=False)],
     directory: Annotated[Path, typer.Option("--dir", help="the folder to create the lab folder in")] = Path("."),
+    kind: Annotated[str, typer.Option("--kind", help="repair (the learner fixes what break.py broke) or build (the learner ships what the ticket asks, from what setup.py prepared)")] = "repair",
 ):
-    """Create a complete, working example lab to edit: spec, briefing, break, solution, checks."""
+    """Create a complete, working example lab to edit: spec, briefing, break (or setup), solution, checks."""
     from orchestrator.cli import render
     from orchestrator.scaffold import new_lab, template_files
 
-    folder = new_lab(lab_id, directory)
-    render.out.print(f"[green]created {folder}[/]")
-    for relative in template_files():
+    folder = new_lab(lab_id, directory, kind)
+    render.out.print(f"[green]created {folder}[/] ({kind} lab)")
+    for relative in template_files(kind):
         render.out.print(f"  {relative}")
     where = directory.resolve()
     render.out.print("\nnext:")
     render.out.print(f"  labs lint {folder}                     fast checks of the spec and files, no Docker")
-    render.out.print(f"  labs validate {lab_id} --labs-dir {where}   the full cycle: broken, solved, idempotent, reset, stopped")
+    cycle = "prepared, not already built, built by the reference, idempotent, reset, stopped" if kind == "build" else "broken, solved, idempotent, reset, stopped"
+    render.out.print(f"  labs validate {lab_id} --labs-dir {where}   the full cycle: {cycle}")
     render.out.print(f"  labs start {lab_id} --labs-dir {where}      play it as a learner")
     render.out.print("  docs/authoring.md explains every file.")
 

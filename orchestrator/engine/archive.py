@@ -45,6 +45,7 @@ class FileInfo:
     uid: int
     gid: int
     size: int = 0
+    mtime: int = 0  # last modification, seconds since the epoch
     content: bytes | None = None  # files only (walk: files up to 1 MiB)
     link_target: str | None = None  # symlinks only: the target as written in the link
     real_path: str = ""  # where the path's own symlinks led (== path when it is none; symlinked folders on the way are followed by the engine)
@@ -161,6 +162,7 @@ def _info(member: tarfile.TarInfo, path: str, content: bytes | None) -> FileInfo
         uid=member.uid,
         gid=member.gid,
         size=member.size,
+        mtime=int(member.mtime),
         content=content,
         link_target=member.linkname if kind == "symlink" else None,
         real_path=path,

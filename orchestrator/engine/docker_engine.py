@@ -10,14 +10,17 @@ cluster) is a sibling class with the same methods.
 from __future__ import annotations
 
 import json
+import os
 import string
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from orchestrator.engine import labels
 from orchestrator.engine.client import connect, engine_errors
+from orchestrator.engine.ports import pick_free_port
 from orchestrator.engine.instances import (
     DEFAULT_INSTANCE,
+    port_key,
     LabInstance,
     find_instances,
     get_instance,
@@ -29,14 +32,35 @@ from orchestrator.errors import Conflict
 if TYPE_CHECKING:
     from orchestrator.spec import Lab
 
-# Capabilities every lab container keeps: enough for a Debian daemon to start as root and drop
-# to its user, and for a learner to install a package. A lab adds to them per service (cap_add).
-DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"]
-IMAGE_CAPS_LABEL = f"{labels.PREFIX}.caps"
+
+
+def container_caps(cap_add: list[str]) -> list[str]:
+    """What a lab container gets: DEFAULT_CAPS (enough for a Debian daemon to start as root and
+    drop to its user) plus the service's ``cap_add``, which must be on the allow-list. Nothing
+    else grants capabilities: an image label cannot."""
+    from orchestrator.errors import SpecError
+    from orchestrator.spec import ALLOWED_CAPS, DEFAULT_CAPS
+
+    asked = [cap.removeprefix("CAP_") for cap in cap_add]
+    refused = [cap for cap in asked if cap not in ALLOWED_CAPS]
+    if refused:
+        raise SpecError(f"capability {refused[0]} is not allowed", f"a lab may add only: {', '.join(sorted(ALLOWED_CAPS))}")
+    return sorted(set(DEFAULT_CAPS) | set(asked))
 
 
 class LostClaim(Conflict):
     """Another command owns the instance: back off without touching its resources."""
+
+
+def _name_clash(key: str, resource: str, owner_labels: dict, lab_id: str) -> tuple[str, str]:
+    """(message, fix) when a resource name ``key`` needs belongs to another lab instance: names
+    are made of the lab id and the instance name, so lab `a` instance `b-c` and lab `a-b`
+    instance `c` both need `labs-a-b-c`. Nothing will ever free it by waiting."""
+    other = owner_labels.get(labels.INSTANCE) or "something labs did not create"
+    return (
+        f"lab {key} cannot be created: its {resource} is already taken by {other} (their names collide)",
+        f"start this one under another instance name: `labs start {lab_id} --instance NAME`",
+    )
 
 
 def render_env(env: dict[str, str], values: dict[str, str]) -> dict[str, str]:
@@ -59,20 +83,71 @@ class DockerEngine:
     name = "docker"
 
     def __init__(self, client=None, timeout: float = 120):
+        from orchestrator.engine.contexts import current_endpoint
+
+        self.endpoint = current_endpoint()
         self.client = client or connect(timeout=timeout)
+
+    @property
+    def bind_address(self) -> str:
+        """Where published ports listen: loopback for a local engine; for a remote (tcp/ssh) engine
+        every address of the engine's host, since its loopback is not reachable from here."""
+        return "0.0.0.0" if self.endpoint.remote else "127.0.0.1"
+
+    def _placed(self, found: list[LabInstance]) -> list[LabInstance]:
+        for inst in found:
+            inst.publish_host = self.endpoint.publish_host
+        return found
 
     # -- finding -------------------------------------------------------------------------
     def instances(self, lab_id: str | None = None, key: str | None = None) -> list[LabInstance]:
-        return find_instances(self.client, lab_id=lab_id, key=key)
+        return self._placed(find_instances(self.client, lab_id=lab_id, key=key))
 
     def instance(self, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
-        return get_instance(self.client, lab_id, instance)
+        return self._placed([get_instance(self.client, lab_id, instance)])[0]
+
+    def quick(self):
+        """A context manager: engine calls inside must answer within a few seconds (lookups of
+        read-only commands), so a hung engine is exit 4 at once, not a long wait."""
+        from orchestrator.engine.client import quick_answers
+
+        return quick_answers(self.client)
 
     def errors(self, action: str):
         """A context manager turning an engine failure during ``action`` into one clear error."""
         return engine_errors(action)
 
     # -- images and ports ----------------------------------------------------------------
+    def save_images(self, refs: list[str], path, progress) -> None:
+        from orchestrator.engine.images import save_images
+
+        save_images(self.client, refs, path, progress)
+
+    def load_images(self, path, progress) -> list[str]:
+        from orchestrator.engine.images import load_images
+
+        return load_images(self.client, path, progress)
+
+    def present_images(self, refs: list[str]) -> list[str]:
+        from orchestrator.engine.images import present_tags
+
+        return present_tags(self.client, refs)
+
+    def managed_image_tags(self) -> list[str]:
+        from orchestrator.engine.images import managed_tags
+
+        return managed_tags(self.client)
+
+    def images_in_use(self) -> set[str]:
+        from orchestrator.engine.images import images_in_use
+
+        return images_in_use(self.client)
+
+    def remove_image(self, tag: str) -> bool:
+        from orchestrator.engine.images import remove_tag
+
+        return remove_tag(self.client, tag)
+
     def ensure_images(self, names: list[str], progress, lab_folder=None) -> dict[str, str]:
         from orchestrator.engine.images import ensure_images
 
@@ -82,6 +157,12 @@ class DockerEngine:
         from orchestrator.engine.images import ensure_image
 
         return ensure_image(self.client, name, progress, lab_folder)
+
+    def port_holder(self, port: int) -> str | None:
+        """None when 127.0.0.1:``port`` is free, else who holds it (a container, a process)."""
+        from orchestrator.engine.ports import holder, is_free
+
+        return None if is_free(port) else holder(port, self.client)
 
     def check_ports(self, lab: Lab, instance: str) -> None:
         """Fixed host ports of the default instance must be free (named instances get free ones)."""
@@ -109,17 +190,32 @@ class DockerEngine:
             name=f"{resource_prefix(lab.id, instance)}-claim",
             labels=self._labels(lab, instance, session, **{labels.MARKER: "claim"}),
         )
-        owner = (claim.attrs.get("Labels") or {}).get(labels.SESSION)
+        claim_labels = claim.attrs.get("Labels") or {}
+        owner = claim_labels.get(labels.SESSION)
         if owner != session:
-            raise LostClaim(f"lab {instance_key(lab.id, instance)} is being started by another labs command ({owner})", "wait for it to finish, then `labs status`")
+            key = instance_key(lab.id, instance)
+            if claim_labels.get(labels.INSTANCE) != key:
+                raise LostClaim(*_name_clash(key, f"volume {claim.name}", claim_labels, lab.id))
+            raise LostClaim(f"lab {key} is being started by another labs command ({owner})", "wait for it to finish, then `labs status`")
 
-    def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str):
+    def plan_ports(self, lab: Lab, instance: str) -> dict[str, int]:
+        """The host port of every published port, chosen once for the instance's lifetime: the
+        lab.yaml port for the default instance, a free one for a named instance. Stored on the
+        network and bound explicitly, so restarts, resets and engine restarts keep them."""
+        return {
+            port_key(name, port.container): (port.host if instance == DEFAULT_INSTANCE and port.host else pick_free_port())
+            for name, service in lab.services.items()
+            for port in service.ports
+        }
+
+    def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str, host_ports: dict[str, int]):
         from docker.errors import APIError
 
         key = instance_key(lab.id, instance)
+        name = resource_prefix(lab.id, instance)
         try:
-            return self.client.networks.create(
-                resource_prefix(lab.id, instance),
+            network = self.client.networks.create(
+                name,
                 driver="bridge",
                 check_duplicate=True,
                 **network_options(lab),
@@ -127,22 +223,40 @@ class DockerEngine:
                     labels.FOLDER: str(lab.folder),
                     labels.MAIN: lab.main_service,
                     labels.VALUES: json.dumps(values),
+                    labels.PORTS: json.dumps(host_ports),
                     f"{labels.PREFIX}.services": ",".join(lab.services),
                 }),
             )
         except APIError as err:
             if err.status_code == 409:
+                owners = [n.attrs.get("Labels") or {} for n in self.client.networks.list(names=[name]) if n.name == name]
+                if owners and owners[0].get(labels.INSTANCE) != key:
+                    raise Conflict(*_name_clash(key, f"network {name}", owners[0], lab.id)) from None
                 raise Conflict(f"lab {key} is being started by another command (its network already exists)", "wait for it, then `labs status`") from None
             raise
+        return network
 
-    def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str):
+    def guard_network(self, network, lab: Lab) -> str | None:
+        """Fence a lab network so nothing is forwarded beyond its bridge (unless the lab opts into
+        egress). Returns a warning when this host cannot guarantee it, else None."""
+        from orchestrator.engine import firewall
+
+        if lab.egress:
+            return None
+        try:
+            firewall.guard(network.attrs)
+        except firewall.GuardUnavailable as err:
+            if os.environ.get("LABS_REQUIRE_EGRESS_GUARD"):
+                from orchestrator.errors import EngineUnavailable
+
+                raise EngineUnavailable(f"cannot fence the lab network {network.name}: {err}", "run labs as root on the engine's host, or unset LABS_REQUIRE_EGRESS_GUARD; `labs doctor` says more") from None
+            return f"no egress guard: {err}; `labs doctor` says more"
+        return None
+
+    def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str, host_ports: dict[str, int]):
         service = lab.services[service_name]
-        image_caps = (self.client.images.get(tag).labels or {}).get(IMAGE_CAPS_LABEL)
-        caps = sorted(set((image_caps.split() if image_caps else DEFAULT_CAPS) + list(service.cap_add)))
-        ports = {}
-        for port in service.ports:
-            host_port = port.host if instance == DEFAULT_INSTANCE else None
-            ports[f"{port.container}/tcp"] = ("127.0.0.1", host_port) if host_port else ("127.0.0.1",)
+        caps = container_caps(service.cap_add)
+        ports = {f"{port.container}/tcp": (self.bind_address, host_ports[port_key(service_name, port.container)]) for port in service.ports}
         return self.client.containers.create(
             tag,
             command=service.command,
@@ -171,19 +285,30 @@ class DockerEngine:
             detach=True,
         )
 
-    def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str) -> dict:
-        """One container per service (created, not started); returns service -> container."""
+    def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str, host_ports: dict[str, int]) -> dict:
+        """One container per service (created, not started, all at once); returns service -> container.
+        A failure is raised after every create has returned, so a rollback sees all of them."""
         from docker.errors import APIError
 
-        created = {}
-        for name, service in lab.services.items():
+        def create(name: str):
             try:
-                created[name] = self._create_container(lab, instance, name, tags[service.image], network, values, session)
+                return self._create_container(lab, instance, name, tags[lab.services[name].image], network, values, session, host_ports)
             except APIError as err:
                 if err.status_code == 409:
-                    raise Conflict(f"a container named for {instance_key(lab.id, instance)} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
+                    key = instance_key(lab.id, instance)
+                    name = f"{resource_prefix(lab.id, instance)}-{name}"
+                    try:
+                        owner = self.client.containers.get(name).labels or {}
+                    except Exception:  # noqa: BLE001 - gone meanwhile: say what we know
+                        owner = {}
+                    if owner and owner.get(labels.INSTANCE) != key:
+                        raise Conflict(*_name_clash(key, f"container {name}", owner, lab.id)) from None
+                    raise Conflict(f"a container named for {key} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
                 raise
-        return created
+
+        with ThreadPoolExecutor(max_workers=max(1, len(lab.services))) as pool:
+            futures = {name: pool.submit(create, name) for name in lab.services}
+        return {name: future.result() for name, future in futures.items()}
 
     def start(self, containers: list) -> None:
         """Start containers in parallel; a port taken meanwhile is a conflict, not an engine error."""
@@ -220,6 +345,24 @@ class DockerEngine:
             labels=self._labels(lab, instance, session, **{labels.MARKER: "complete"}),
         )
 
+    # -- the learner's files ----------------------------------------------------------------
+    def save_path(self, inst: LabInstance, service: str, path: str) -> bytes | None:
+        """A folder of a service as a tar archive (read by the engine), or None if it is absent."""
+        from docker.errors import NotFound as DockerNotFound
+
+        try:
+            stream, _ = inst.container(service).get_archive(path)
+        except DockerNotFound:
+            return None
+        return b"".join(stream)
+
+    def restore_path(self, inst: LabInstance, service: str, path: str, archive: bytes | None) -> None:
+        """Put back a folder saved by ``save_path`` (its parent must exist in the fresh container)."""
+        import posixpath
+
+        if archive:
+            inst.container(service).put_archive(posixpath.dirname(path.rstrip("/")) or "/", archive)
+
     # -- removing ------------------------------------------------------------------------
     def remove_instance(self, key: str | None, lab_id: str | None = None, session: str | None = None) -> int:
         """Remove every labelled container, network and volume of an instance (or all of them, or
@@ -229,13 +372,19 @@ class DockerEngine:
         selector = labels.filters(instance=key, lab=lab_id)
         if session:
             selector["label"].append(f"{labels.SESSION}={session}")
+        from orchestrator.engine import firewall
+
         removed = self.remove_resources(self.client.containers.list(all=True, filters=selector, ignore_removed=True))
+        gone = []
         for network in self.client.networks.list(filters=selector):  # once its containers are gone
             try:
                 network.remove()
                 removed += 1
             except DockerNotFound:
                 pass
+            gone.append(network.id)
+        if gone:
+            firewall.release(gone)  # its egress rules, and any whose bridge vanished
         return removed + self.remove_resources(self.client.volumes.list(filters=selector))
 
     def remove_services(self, inst: LabInstance) -> int:
@@ -272,6 +421,22 @@ class DockerEngine:
         return found
 
     # -- about the engine ----------------------------------------------------------------
+    def egress_guard(self):
+        """Can this host fence lab networks (``firewall.GuardStatus``)? The engine's bridges must
+        be visible here (not in a VM or on another machine), and iptables usable."""
+        from pathlib import Path
+
+        from orchestrator.engine import firewall
+
+        try:
+            default = self.client.networks.get("bridge").attrs
+            bridge = (default.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+        except Exception:  # noqa: BLE001 - no default bridge network: judge by iptables alone
+            bridge = None
+        if bridge and not Path("/sys/class/net", bridge).exists():
+            return firewall.GuardStatus(False, f"the engine's bridge {bridge} is not on this machine (the engine runs in a VM or elsewhere), so labs cannot fence lab networks")
+        return firewall.status()
+
     def describe(self) -> dict:
         """Version, API version and storage root, for `labs doctor`."""
         version = self.client.version()

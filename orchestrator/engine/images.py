@@ -9,7 +9,6 @@ Dockerfiles work online and in an air-gapped classroom.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import re
@@ -46,28 +45,37 @@ def image_context(name: str, lab_folder: Path | None = None) -> Path:
     raise NotFound(f"no image {name!r} in {' or '.join(str(c.parent) for c in candidates)}", f"use one of: {', '.join(available)}, or add images/{name}/Dockerfile to the lab folder")
 
 
-_ALWAYS_IGNORED = ("__pycache__/*", "*/__pycache__/*", "*.pyc", ".dockerignore")
+def _bytecode(rel: str) -> bool:
+    return rel.endswith(".pyc") or "__pycache__" in rel.split("/")
 
 
-def _ignored(rel: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*") for pattern in patterns)
+def dockerignore_patterns(context: Path) -> list[str]:
+    """The context's .dockerignore patterns, read exactly as the Docker SDK reads them for a build."""
+    ignore = context / ".dockerignore"
+    if not ignore.is_file():
+        return []
+    return [line for line in (raw.strip() for raw in ignore.read_text().splitlines()) if line and line[0] != "#"]
+
+
+def context_files(context: Path) -> list[str]:
+    """The files a build of ``context`` sends to the engine (relative paths), by the SDK's own
+    .dockerignore matcher: exceptions (``!app.py``), ``**`` and directory patterns behave as in
+    ``docker build``. Python bytecode never counts."""
+    from docker.utils.build import exclude_paths
+
+    included = exclude_paths(str(context), dockerignore_patterns(context))
+    return sorted(rel for rel in included if (context / rel).is_file() and not _bytecode(rel))
 
 
 def context_hash(context: Path) -> str:
-    """A hash of every file's path, executable bit and content in a build context.
+    """A hash of every file's path, executable bit and content that a build of ``context`` sees.
 
-    Files the build would not see (.dockerignore patterns) and Python bytecode do not count, so
-    running a lab's app locally never changes its image tag.
+    Files the build would not see (.dockerignore, by Docker's own rules) and Python bytecode do
+    not count, so running a lab's app locally never changes its image tag.
     """
-    ignore = context / ".dockerignore"
-    patterns = list(_ALWAYS_IGNORED)
-    if ignore.is_file():
-        patterns += [line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")]
     digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        rel = path.relative_to(context).as_posix()
-        if _ignored(rel, patterns):
-            continue
+    for rel in context_files(context):
+        path = context / rel
         digest.update(rel.encode() + b"\0")
         digest.update(b"x" if os.access(path, os.X_OK) else b"-")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -120,7 +128,7 @@ def build_debian_base(client: docker.DockerClient, ref: str, suite: str, progres
     if debootstrap is None or os.geteuid() != 0:
         raise BuildFailed(
             f"base image {ref} is missing, no registry answers, and it cannot be built here (needs root and debootstrap)",
-            "as root on Debian/Ubuntu run scripts/docker-engine (it installs debootstrap), or `docker load` a Debian image",
+            "load a saved image set (`labs images load FILE`, made with `labs images save FILE` where images build), or install debootstrap and run as root",
         )
     with tempfile.TemporaryDirectory(prefix="labs-base-") as tmp:
         root = Path(tmp) / "rootfs"
@@ -147,6 +155,32 @@ def build_debian_base(client: docker.DockerClient, ref: str, suite: str, progres
         raise BuildFailed(f"importing the base image {ref} failed", "run `labs doctor`; the engine's log may say more")
 
 
+class _BuildStatus:
+    """Progress of one build: the current step, its elapsed time and its last output lines
+    (at most a few updates a second); every line goes to ``progress.verbose`` when it has one."""
+
+    def __init__(self, name: str, progress: Progress):
+        import time
+
+        self.name, self.progress, self.clock = name, progress, time.monotonic
+        self.step, self.started, self.shown_at = "", self.clock(), 0.0
+        self.tail: list[str] = []
+        self.verbose = getattr(progress, "verbose", None)
+
+    def line(self, line: str) -> None:
+        if self.verbose is not None:
+            self.verbose(line)
+        if line.startswith("Step "):
+            self.step, self.started, self.tail = line, self.clock(), []
+        elif not line.startswith(" ---> "):
+            self.tail = (self.tail + [line[:160]])[-3:]
+        now = self.clock()
+        if line.startswith("Step ") or now - self.shown_at > 0.3:
+            self.shown_at = now
+            lines = "".join(f"\n    {text}" for text in self.tail)
+            self.progress(f"building {self.name}: {self.step} ({now - self.started:.0f} s){lines}")
+
+
 def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _quiet, lab_folder: Path | None = None) -> str:
     """Build image ``name`` unless an image of the same context hash exists; return its tag."""
     context = image_context(name, lab_folder)
@@ -156,6 +190,7 @@ def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _q
     ensure_base_image(client, base_of(context), progress)
     progress(f"building image {tag}")
     log: list[str] = []
+    status = _BuildStatus(name, progress)
     from docker.errors import APIError
 
     try:
@@ -177,8 +212,7 @@ def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _q
             for line in text.splitlines():
                 if line.strip():
                     log.append(line)
-                    if line.startswith("Step "):
-                        progress(f"building {name}: {line}")
+                    status.line(line)
     except APIError as err:
         raise BuildFailed(f"building image {name} failed: {err.explanation or err}", "see `labs doctor` (disk space, engine health)") from None
     return tag
@@ -187,3 +221,71 @@ def ensure_image(client: docker.DockerClient, name: str, progress: Progress = _q
 def ensure_images(client: docker.DockerClient, names: list[str], progress: Progress = _quiet, lab_folder: Path | None = None) -> dict[str, str]:
     """Tags for each image name, building what is missing."""
     return {name: ensure_image(client, name, progress, lab_folder) for name in dict.fromkeys(names)}
+
+
+def present_tags(client: docker.DockerClient, refs: list[str]) -> list[str]:
+    return [ref for ref in refs if _has_image(client, ref)]
+
+
+def save_images(client: docker.DockerClient, refs: list[str], path: Path, progress: Progress = _quiet) -> None:
+    """Write ``refs`` into one image archive (``docker save`` format: shared layers stored once)."""
+    from docker.errors import APIError
+
+    api = client.api
+    written = 0
+    tmp = path.with_name(path.name + ".part")
+    try:
+        response = api._get(api._url("/images/get"), params={"names": refs}, stream=True)
+        api._raise_for_status(response)
+        with open(tmp, "wb") as handle:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                handle.write(chunk)
+                written += len(chunk)
+                progress(f"saving {len(refs)} image(s) to {path}: {written / 1024**2:.0f} MiB")
+        tmp.replace(path)
+    except APIError as err:
+        raise BuildFailed(f"saving images failed: {err.explanation or err}", "see `labs doctor`") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_images(client: docker.DockerClient, path: Path, progress: Progress = _quiet) -> list[str]:
+    """Load an image archive (``labs images save``, ``docker save``); returns the tags it held."""
+    from docker.errors import APIError
+
+    loaded: list[str] = []
+    try:
+        with open(path, "rb") as handle:
+            for chunk in client.api.load_image(handle, quiet=False):
+                text = (chunk.get("stream") or "").strip()
+                if "error" in chunk:
+                    raise BuildFailed(f"loading {path} failed: {chunk['error']}", "is it an archive written by `labs images save`?")
+                if text.startswith("Loaded image: "):
+                    loaded.append(text.removeprefix("Loaded image: "))
+                    progress(f"loaded {loaded[-1]}")
+    except APIError as err:
+        raise BuildFailed(f"loading {path} failed: {err.explanation or err}", "is it an archive written by `labs images save`?") from None
+    return loaded
+
+
+def managed_tags(client: docker.DockerClient) -> list[str]:
+    """Every tag of an image labs built (label io.labs.managed)."""
+    return sorted(tag for image in client.images.list(filters={"label": f"{labels.MANAGED}=true"}) for tag in image.tags)
+
+
+def images_in_use(client: docker.DockerClient) -> set[str]:
+    """Image references of every labs container (running or not), by label."""
+    return {c.attrs.get("Config", {}).get("Image", "") for c in client.containers.list(all=True, filters=labels.filters(), ignore_removed=True)}
+
+
+def remove_tag(client: docker.DockerClient, tag: str) -> bool:
+    """Untag ``tag`` (its layers go when no other tag holds them); False if it was gone."""
+    from docker.errors import APIError, ImageNotFound
+
+    try:
+        client.images.remove(tag, noprune=False)
+        return True
+    except ImageNotFound:
+        return False
+    except APIError as err:
+        raise BuildFailed(f"removing image {tag} failed: {err.explanation or err}", "a container may still use it: `labs status`") from None

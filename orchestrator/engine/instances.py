@@ -21,17 +21,21 @@ if TYPE_CHECKING:
     from docker.models.networks import Network
 
 DEFAULT_INSTANCE = "default"
-INSTANCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
+INSTANCE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,19}")
 
 
 def check_instance_name(name: str) -> str:
-    if not INSTANCE_PATTERN.match(name):
+    if not INSTANCE_PATTERN.fullmatch(name):
         raise UsageError(f"--instance {name!r}: use 1-20 lowercase letters, digits or dashes", "for example --instance alice or --instance ci-2")
     return name
 
 
 def instance_key(lab_id: str, instance: str = DEFAULT_INSTANCE) -> str:
     return lab_id if instance == DEFAULT_INSTANCE else f"{lab_id}.{instance}"
+
+
+def port_key(service: str, container_port: int) -> str:
+    return f"{service}:{container_port}"
 
 
 def resource_prefix(lab_id: str, instance: str = DEFAULT_INSTANCE) -> str:
@@ -49,11 +53,14 @@ class LabInstance:
     main: str
     values: dict[str, str]
     folder: str
+    host_ports: dict[str, int] = field(default_factory=dict)  # "service:port" -> host port, fixed at create time
+    publish_host: str = "127.0.0.1"  # where published ports are reached (the engine's host for a remote engine)
     network: Network | None = None
     containers: dict[str, Container] = field(default_factory=dict)
     markers: list = field(default_factory=list)  # the completion-marker volume(s)
     volumes: list = field(default_factory=list)  # every labelled volume (claim, marker)
     already_running: bool = False  # set by start_lab when nothing had to be done
+    warnings: list[str] = field(default_factory=list)  # what the learner should know (e.g. no egress guard)
     resumed: bool = False  # set by start_lab when stopped containers were started again
 
     @property
@@ -109,14 +116,33 @@ class LabInstance:
         container.reload()
         bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{container_port}/tcp") or []
         for binding in bindings:
-            if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
+            if binding.get("HostIp") in ("127.0.0.1", "0.0.0.0", "") and binding.get("HostPort"):
                 return int(binding["HostPort"])
         return None
 
-    def ports(self) -> dict[str, list[str]]:
-        """Published ports per service, as ``127.0.0.1:HOST->CONTAINER``."""
-        shown: dict[str, list[str]] = {}
+    def host_port_map(self) -> dict[str, int]:
+        """``"service:container_port"`` -> host port: the ports fixed at create time, or for an
+        instance created before they were recorded, what the engine bound."""
+        if self.host_ports:
+            return dict(self.host_ports)
+        found = {}
         for service, container in self.containers.items():
+            for spec, bindings in (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).items():
+                for binding in bindings or []:
+                    if binding.get("HostPort"):
+                        found[port_key(service, int(spec.split("/")[0]))] = int(binding["HostPort"])
+        return found
+
+    def ports(self) -> dict[str, list[str]]:
+        """Published ports per service, as ``ADDRESS:HOST->CONTAINER`` (ADDRESS: where they are
+        reached). The ports fixed at create time are shown even while a container is stopped."""
+        shown: dict[str, list[str]] = {}
+        for key, host_port in sorted(self.host_ports.items()):
+            service, _, container_port = key.rpartition(":")
+            shown.setdefault(service, []).append(f"{self.publish_host}:{host_port}->{container_port}")
+        for service, container in self.containers.items():
+            if service in shown:
+                continue
             for spec, bindings in (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).items():
                 for binding in bindings or []:
                     shown.setdefault(service, []).append(f"{binding['HostIp']}:{binding['HostPort']}->{spec.split('/')[0]}")
@@ -170,6 +196,10 @@ def find_instances(client: docker.DockerClient, lab_id: str | None = None, key: 
             inst.values = json.loads(net_labels.get(labels.VALUES, "{}"))
         except ValueError:
             inst.values = {}
+        try:
+            inst.host_ports = {k: int(v) for k, v in json.loads(net_labels.get(labels.PORTS, "{}")).items()}
+        except (ValueError, TypeError, AttributeError):
+            inst.host_ports = {}
     for container in containers:
         if container.labels.get(labels.PROBE) == "true":
             continue  # a check's probe: removed when it ends (or with the instance)

@@ -18,6 +18,7 @@ MAIN = f"{PREFIX}.main"  # "true" on the lab's main service
 VERSION = f"{PREFIX}.version"  # the labs version that created it
 FOLDER = f"{PREFIX}.folder"  # where the lab was loaded from (informational)
 VALUES = f"{PREFIX}.values"  # per-instance random values, JSON (network only)
+PORTS = f"{PREFIX}.ports"  # host ports chosen at create time, JSON {"service:port": host} (network only)
 CONTEXT = f"{PREFIX}.context"  # an image's build-context hash (images only)
 SESSION = f"{PREFIX}.session"  # the command run that created it (rollback removes only its own)
 PROBE = f"{PREFIX}.probe"  # "true" on a check's short-lived probe container (never a service)

@@ -24,6 +24,13 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def pick_free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now, chosen by the kernel from its ephemeral range."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 def _socket_inodes(port: int) -> set[str]:
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

@@ -195,30 +195,33 @@ def _under(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
-def integrity_roots(container: Container, paths: list[str] | None = None) -> tuple[list[str], bool]:
+def integrity_roots(container: Container, paths: list[str] | None = None, also: list[str] | None = None) -> tuple[list[str], bool]:
     """The folders and files ``integrity`` looks at, and whether python's import hooks count
     (site-packages, dist-packages, .pth files anywhere): the default set is the binaries and
-    libraries, every folder on the container's PATH, and the files its entrypoint names."""
+    libraries, every folder on the container's PATH, and the files its entrypoint names;
+    ``paths`` replaces it, ``also`` adds to it."""
+    extra = [posixpath.normpath(p) for p in also or []]
     if paths is not None:
-        return [posixpath.normpath(p) for p in paths], False
+        return [posixpath.normpath(p) for p in paths] + extra, False
     config = container.attrs.get("Config") or {}
     roots = list(DEFAULT_INTEGRITY_PATHS)
     for item in config.get("Env") or []:
         if item.startswith("PATH="):
             roots += [p for p in item[5:].split(":") if p.startswith("/")]
     roots += [arg for arg in (config.get("Entrypoint") or []) + (config.get("Cmd") or []) if isinstance(arg, str) and arg.startswith("/")]
-    return list(dict.fromkeys(posixpath.normpath(r) for r in roots)), True
+    return list(dict.fromkeys([*(posixpath.normpath(r) for r in roots), *extra])), True
 
 
 def _python_hook(path: str) -> bool:
     return path.endswith(".pth") or "/site-packages/" in path or "/dist-packages/" in path
 
 
-def integrity(instance: LabInstance, container: Container, paths: list[str] | None = None) -> list[str]:
+def integrity(instance: LabInstance, container: Container, paths: list[str] | None = None, also: list[str] | None = None) -> list[str]:
     """Where ``container`` differs from its pristine image under ``paths`` (default: see
-    ``integrity_roots``): each problem is a sentence naming the path; [] when intact. Content,
-    mode, owner and link target count; a file only touched (same content) does not."""
-    roots, hooks = integrity_roots(container, paths)
+    ``integrity_roots``; ``also``: more paths on top of it): each problem is a sentence naming
+    the path; [] when intact. Content, mode, owner and link target count; a file only touched
+    (same content) does not."""
+    roots, hooks = integrity_roots(container, paths, also)
     relevant = {p: k for p, k in sorted(changed_paths(container).items()) if _under(p, roots) or (hooks and _python_hook(p))}
     if not relevant:
         return []

@@ -15,7 +15,7 @@
   shortcuts/ (known wrong fixes), and need no internet.
 """
 
-import time
+from checks import eventually  # poll a probe for a short grace period (after a restart)
 
 WEB_PORT = 80  # the container port; lab.http finds the host port it is published on
 PAGE = "/srv/status/index.html"
@@ -46,25 +46,11 @@ def test_page_not_world_writable(lab):
     assert not page.mode & 0o002, f"{PAGE} has mode {page.mode:o}: anyone on the machine can rewrite the status page — readable is enough"
 
 
-def _eventually(probe, seconds: float = 5.0):
-    """Run ``probe`` until it finds no problem or ``seconds`` pass; return its last answer.
-
-    Services take a moment to come back after a restart: give them a short grace period
-    instead of failing on the first refused connection.
-    """
-    deadline = time.monotonic() + seconds
-    while True:
-        problem = probe()
-        if problem is None or time.monotonic() > deadline:
-            return problem
-        time.sleep(0.2)
-
-
 def test_survives_restart(lab):
     """The status page still works after every container restarts"""
     problem = _page_problem(lab)
     if problem is not None:  # not working yet: say so, without blaming persistence
         raise AssertionError(f"the page does not work yet, so persistence is not tested: {problem}")
     lab.restart_all()  # every service: a process started by hand anywhere does not survive
-    problem = _eventually(lambda: _page_problem(lab))
+    problem = eventually(lambda: _page_problem(lab))
     assert problem is None, f"after restarting the lab's containers: {problem} (a fix made only in the running nginx is lost on restart)"

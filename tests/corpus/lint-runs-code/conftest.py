@@ -1,0 +1,2 @@
+import os
+open(os.environ.get("LABS_CANARY", "/dev/null"), "a").write("conftest ran\n")
