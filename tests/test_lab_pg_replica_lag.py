@@ -31,13 +31,6 @@ def _rotated_password(engine, name: str) -> str:
     return json.loads(networks[0].attrs["Labels"]["io.labs.values"])["replication_password"]
 
 
-def test_broken_then_solved_and_idempotent(flow):
-    flow.start()
-    objectives = flow.broken_fails({"test_row_reaches_replica", "test_replica_streams_through_slot", "test_survives_restart"})
-    assert objectives["test_replication_needs_password"]["passed"]
-    flow.solved_and_idempotent()
-
-
 def test_recloning_the_replica_passes(flow, engine, instance_name):
     flow.start()
     password = _rotated_password(engine, instance_name)
@@ -65,9 +58,3 @@ def test_password_in_pgpass_passes(flow, engine, instance_name):
     assert code == 0 and not flow.failing(objectives), output
 
 
-def test_shortcuts_fail(flow):
-    flow.shortcuts_fail({
-        "trust_replication": "test_replication_needs_password",
-        "no_slot": "test_replica_streams_through_slot",
-        "replicate_as_superuser": "test_replica_streams_through_slot",
-    })

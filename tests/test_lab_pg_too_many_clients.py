@@ -23,14 +23,6 @@ def flow(labs, lab_instance, instance_name):
     return LabFlow(labs, lab_instance, LAB, instance_name)
 
 
-def test_broken_then_solved_and_idempotent(flow):
-    flow.start()
-    objectives = flow.broken_fails({"test_fifty_concurrent_requests", "test_connections_bounded", "test_survives_restart"})
-    assert "too many clients" in objectives["test_fifty_concurrent_requests"]["message"] or "reserved" in objectives["test_fifty_concurrent_requests"]["message"]
-    assert objectives["test_max_connections_sane"]["passed"]
-    flow.solved_and_idempotent()
-
-
 def test_small_pool_straight_to_postgres_passes(flow):
     flow.alternative_passes([("app", f"sed -i -e 's/^max_size = 0$/max_size = 8/' -e 's/^idle_timeout = 0$/idle_timeout = 30/' {INI} && {RESTART_APP}")])
 
@@ -44,9 +36,3 @@ def test_more_connections_and_session_pooling_pass(flow):
     ])
 
 
-def test_shortcuts_fail(flow):
-    flow.shortcuts_fail({
-        "raise_max_connections": "test_max_connections_sane",
-        "bouncer_only": "test_connections_bounded",
-        "idle_reaper": "test_survives_restart",
-    })

@@ -22,14 +22,6 @@ def flow(labs, lab_instance, instance_name):
     return LabFlow(labs, lab_instance, LAB, instance_name)
 
 
-def test_broken_then_solved_and_idempotent(flow):
-    flow.start()
-    objectives = flow.broken_fails({"test_bot_key_logs_in", "test_password_refused", "test_key_files_safe", "test_survives_restart"})
-    assert "/var/log/sshd.log" in objectives["test_bot_key_logs_in"]["message"]
-    assert "logged in as deploy with deploy's password" in objectives["test_password_refused"]["message"]
-    flow.solved_and_idempotent()
-
-
 def test_keys_moved_out_of_home_pass(flow):
     flow.alternative_passes([("server", (
         "install -d -m 755 /etc/ssh/authorized_keys && install -m 644 /home/deploy/.ssh/authorized_keys /etc/ssh/authorized_keys/deploy && "
@@ -47,9 +39,3 @@ def test_modes_fixed_and_match_block_turned_around_pass(flow):
     ))])
 
 
-def test_shortcuts_fail(flow):
-    flow.shortcuts_fail({
-        "strictmodes_off": "test_key_files_safe",
-        "keys_on_passwords_on": "test_password_refused",
-        "running_sshd_only": "test_password_refused",
-    })
