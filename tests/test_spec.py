@@ -117,10 +117,11 @@ def test_image_hash_ignores_bytecode_and_dockerignore(tmp_path):
 
     (tmp_path / "Dockerfile").write_text("FROM debian:bookworm\n")
     (tmp_path / "app.py").write_text("print('hi')\n")
+    # .dockerignore itself is sent with the context (as Docker does), so it is there from the start.
+    (tmp_path / ".dockerignore").write_text("notes/\n")
     before = context_hash(tmp_path)
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0junk")
-    (tmp_path / ".dockerignore").write_text("notes/\n")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("later\n")
     assert context_hash(tmp_path) == before
