@@ -79,7 +79,11 @@ class History:
     """An open history database (one connection; open one per thread or process)."""
 
     def __init__(self, path: Path | None = None):
-        self.path = path or db_path()
+        from orchestrator.paths import writable_state_dir
+
+        # The state folder is checked first: a file in its place, or one that cannot be created
+        # or written, is one clear usage error (exit 2), never a traceback.
+        self.path = path or writable_state_dir() / DB_NAME
         self.notice: str | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -130,11 +134,11 @@ class History:
         """The hint counters of the JSON file kept before this database, found beside it (renamed
         once imported; a corrupt one is set aside like before)."""
         old = self.path.with_name("progress.json")
-        if not old.is_file():
-            return
         from orchestrator.labfiles import UnsafeLabFile, read_bytes
 
         try:  # read safely: never blocks on a FIFO, never more than 1 MiB
+            if old.is_symlink() or not old.is_file():
+                raise ValueError("not a regular file")
             data = json.loads(read_bytes(old, 1024 * 1024).decode("utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("not an object")
@@ -155,8 +159,15 @@ class History:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        # What could be read is imported; a file that also held entries of another shape is kept
+        # aside as corrupt (nothing of the learner's is lost), else marked imported.
+        malformed = any(
+            not isinstance(entry, dict) or not isinstance(entry.get("hints", 0), int) or not isinstance(entry.get("stage"), str | None)
+            for entry in data.values()
+        )
+        aside = f"progress.json.corrupt-{int(time.time())}" if malformed else "progress.json.imported"
         with contextlib.suppress(OSError):
-            old.replace(old.with_name("progress.json.imported"))
+            old.replace(old.with_name(aside))
 
     def close(self) -> None:
         self.db.close()
@@ -330,8 +341,12 @@ def open_history() -> History:
 def record(kind: str, key: str, **kwargs) -> str | None:
     """Record one event; never raises. Returns a notice to show (set-aside database, or why
     recording failed), else None."""
+    from orchestrator.errors import UsageError
+
     try:
         history = History()
+    except UsageError as err:
+        return f"could not record this {kind} in the history ({err.message})"
     except (sqlite3.Error, OSError) as err:
         return f"could not record this {kind} in the history ({err})"
     try:
