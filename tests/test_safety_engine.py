@@ -219,7 +219,7 @@ def test_nothing_leaves_a_lab_network_in_either_direction(labs, engine, outside,
         # Replies to a published port still work (solved, so nginx answers).
         solved = labs("solve", with_ports.name, "--instance", "egress", env=env, timeout=300)
         assert solved.returncode == 0, solved.stderr
-        status = json.loads(labs("status", "--json", timeout=60).stdout)
+        status = json.loads(labs("status", "--json", timeout=60).stdout)["instances"]
         port = next(i for i in status if i["key"] == f"{with_ports.name}.egress")["ports"]["proxy"][0].split("->")[0].split(":")[1]
         import urllib.request
 
