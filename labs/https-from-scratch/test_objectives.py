@@ -12,10 +12,11 @@ import importlib.util
 import secrets
 import socket
 import ssl
-import time
 from pathlib import Path
 
 import pytest
+
+from checks import eventually
 
 _spec = importlib.util.spec_from_file_location("https_lab_ca", Path(__file__).with_name("lab_ca.py"))
 lab_ca = importlib.util.module_from_spec(_spec)
@@ -69,13 +70,8 @@ def _https_problem(lab) -> str | None:
 def _app_logged(lab, text: str, seconds: float = 3.0) -> bool:
     """Did the app's own log (kept by the engine) record ``text``? The engine's log lags the
     response by a moment, so look again for a few seconds."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if text in lab.instance.logs("app", tail=200).decode("utf-8", "replace"):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
+    missing = eventually(lambda: None if text in lab.logs("app") else "not logged", seconds=seconds, interval=0.1)
+    return missing is None
 
 
 def _redirect_problem(lab) -> str | None:
