@@ -1,0 +1,473 @@
+"""The Swarm engine: a lab instance as Swarm services, reached through the engine of each task's node.
+
+``SwarmEngine`` speaks to a swarm manager and offers the lifecycle the same steps as
+``DockerEngine``. A lab instance becomes:
+
+- one attachable overlay network of its own (``internal`` when the lab has no egress and
+  publishes no ports: no gateway at all), carrying the instance's values and ports like the
+  local engine's bridge;
+- one Swarm service per lab service: replicas 1, restart condition ``none`` (a stopped service
+  stays stopped), ``dnsrr`` endpoints (no routing mesh: this engine has no IPVS), published ports
+  in host mode, capabilities, memory/CPU/pids limits and tmpfs mounts from the lab spec, memory
+  reserved as much as its limit (Swarm refuses to place a seat that does not fit), and a
+  placement constraint when ``LABS_SWARM_NODE`` pins a node;
+- Swarm configs as the claim and the completion marker (creating a config is atomic across the
+  cluster, volumes are node-local).
+
+Once a task runs, its container is found through the engine of the node that runs it
+(``cluster.node_engine``) and the ``LabInstance`` holds those container objects, so exec,
+archives, logs, restarts, pyinfra, terminals and the trusted probes work unchanged: each
+container's ``.client`` is its own node's engine.
+
+Restarts go through the node's engine (``container.restart``): with restart condition ``none``
+Swarm records the task as failed and leaves the container alone, so the learner's work survives
+like on the local engine (``docker service ls`` shows 0/1 afterwards; labs goes by the container).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from orchestrator.engine import labels
+from orchestrator.engine.docker_engine import DockerEngine, LostClaim, _name_clash, container_caps, render_env
+from orchestrator.engine.instances import DEFAULT_INSTANCE, LabInstance, instance_key, port_key, resource_prefix
+from orchestrator.errors import Conflict, EngineUnavailable, NotFound, Timeout
+
+if TYPE_CHECKING:
+    from orchestrator.spec import Lab
+
+TASK_START_TIMEOUT = float(os.environ.get("LABS_SWARM_TASK_TIMEOUT", "120"))  # seconds a task may take to run
+_POLL = 0.25
+_FAILED_TASK = ("failed", "rejected", "orphaned", "shutdown", "complete")
+
+
+def _config_labels(config) -> dict:
+    return ((config.attrs.get("Spec") or {}).get("Labels")) or {}
+
+
+def _remove_quietly(resources: list) -> int:
+    """``DockerEngine.remove_resources``, where Swarm removing the same container meanwhile
+    (409: removal already in progress) is not an error."""
+    from docker.errors import APIError
+
+    def one(resource) -> int:
+        try:
+            return DockerEngine.remove_resources([resource])
+        except APIError as err:
+            if err.status_code == 409:
+                return 0
+            raise
+
+    return sum(one(resource) for resource in resources)
+
+
+class SwarmEngine(DockerEngine):
+    """A swarm manager, and what labs does with the cluster behind it."""
+
+    name = "swarm"
+
+    def __init__(self, client=None, timeout: float = 120):
+        super().__init__(client, timeout)
+        info = self.client.info().get("Swarm") or {}
+        if info.get("LocalNodeState") != "active" or not info.get("ControlAvailable"):
+            raise EngineUnavailable(
+                f"LABS_ENGINE=swarm, but the engine at {self.endpoint.describe()} is not a swarm manager (swarm state: {info.get('LocalNodeState') or 'unknown'})",
+                "run `docker swarm init` (or point DOCKER_HOST at a manager), or use the local engine: unset LABS_ENGINE",
+            )
+        self.node_id = info.get("NodeID", "")
+        self._node_clients: dict[str, object] = {self.node_id: self.client}
+
+    @property
+    def bind_address(self) -> str:
+        return "0.0.0.0"  # host-mode ports: Swarm has no host address to bind to
+
+    # -- nodes ---------------------------------------------------------------------------
+    def node_client(self, node_id: str):
+        """The engine of swarm node ``node_id`` (the manager's own client for its own node)."""
+        if node_id not in self._node_clients:
+            from orchestrator.engine.cluster import node_engine
+
+            self._node_clients[node_id] = node_engine(self.client, node_id)
+        return self._node_clients[node_id]
+
+    def node_clients(self) -> list:
+        """Every reachable node's engine (a node that does not answer is skipped: its tasks are
+        reported missing, never waited on)."""
+        found = []
+        for node in self.client.nodes.list():
+            try:
+                found.append(self.node_client(node.id))
+            except EngineUnavailable:
+                continue
+        return found
+
+    def _publish_host(self, node_id: str) -> str:
+        if node_id == self.node_id:
+            return self.endpoint.publish_host
+        try:
+            return (self.client.api.inspect_node(node_id).get("Status") or {}).get("Addr") or self.endpoint.publish_host
+        except Exception:  # noqa: BLE001 - the address is informative; the default is the manager's
+            return self.endpoint.publish_host
+
+    # -- finding -------------------------------------------------------------------------
+    def _task_container(self, service):
+        """(container, node id) of the newest task of ``service`` that has a container, or (None, None)."""
+        from docker.errors import NotFound as DockerNotFound
+
+        tasks = self.client.api.tasks(filters={"service": service.id})
+        tasks.sort(key=lambda t: (t.get("Version") or {}).get("Index", 0), reverse=True)
+        for task in tasks:
+            container_id = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+            if not container_id or not task.get("NodeID"):
+                continue
+            try:
+                return self.node_client(task["NodeID"]).containers.get(container_id), task["NodeID"]
+            except (DockerNotFound, EngineUnavailable):
+                continue
+        return None, None
+
+    def instances(self, lab_id: str | None = None, key: str | None = None) -> list[LabInstance]:
+        """Every instance with a labelled service, network or config, grouped by instance key;
+        each service's container is the one its task runs, from its node's engine."""
+        selector = labels.filters(lab=lab_id, instance=key)
+        networks = self.client.networks.list(filters=selector)
+        services = self.client.services.list(filters=selector)
+        configs = self.client.configs.list(filters=selector)
+        found: dict[str, LabInstance] = {}
+
+        def entry(resource_labels: dict) -> LabInstance:
+            ikey = resource_labels.get(labels.INSTANCE, "?")
+            if ikey not in found:
+                found[ikey] = LabInstance(
+                    lab_id=resource_labels.get(labels.LAB, "?"),
+                    instance=ikey.split(".", 1)[1] if "." in ikey else DEFAULT_INSTANCE,
+                    key=ikey, services=[], main="", values={},
+                    folder=resource_labels.get(labels.FOLDER, ""),
+                    publish_host=self.endpoint.publish_host,
+                )
+            return found[ikey]
+
+        for network in networks:
+            if network.attrs.get("Scope") != "swarm":
+                continue  # a local engine's lab network (same labels): not this engine's
+            net_labels = network.attrs.get("Labels") or {}
+            inst = entry(net_labels)
+            inst.network = network
+            inst.services = [s for s in net_labels.get(f"{labels.PREFIX}.services", "").split(",") if s]
+            inst.main = net_labels.get(labels.MAIN, "")
+            try:
+                inst.values = json.loads(net_labels.get(labels.VALUES, "{}"))
+                inst.host_ports = {k: int(v) for k, v in json.loads(net_labels.get(labels.PORTS, "{}")).items()}
+            except (ValueError, TypeError, AttributeError):
+                pass
+        for service in services:
+            svc_labels = service.attrs.get("Spec", {}).get("Labels") or {}
+            inst = entry(svc_labels)
+            name = svc_labels.get(labels.SERVICE, service.name)
+            if name not in inst.services:
+                inst.services.append(name)
+            if svc_labels.get(labels.MAIN) == "true" and not inst.main:
+                inst.main = name
+            container, node = self._task_container(service)
+            if container is not None:
+                inst.containers[name] = container
+                if svc_labels.get(labels.MAIN) == "true":
+                    inst.publish_host = self._publish_host(node)  # where its ports are reached
+        for config in configs:
+            config_labels = _config_labels(config)
+            config.attrs["Labels"] = config_labels  # read like a volume's (instance_sessions)
+            inst = entry(config_labels)
+            inst.volumes.append(config)
+            if config_labels.get(labels.MARKER) == "complete":
+                inst.markers.append(config)
+        for inst in found.values():
+            if not inst.main and inst.services:
+                inst.main = inst.services[0]
+        return sorted(found.values(), key=lambda i: i.key)
+
+    def instance(self, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
+        key = instance_key(lab_id, instance)
+        found = self.instances(key=key)
+        if not found:
+            flag = "" if instance == DEFAULT_INSTANCE else f" --instance {instance}"
+            raise NotFound(f"lab {key} is not running", f"start it with `labs start {lab_id}{flag}`")
+        return found[0]
+
+    # -- creating ------------------------------------------------------------------------
+    def _config(self, lab: Lab, instance: str, session: str, marker: str):
+        """Create the config ``<prefix>-<marker>`` (atomic across the cluster); returns (config, created)."""
+        from docker.errors import APIError
+
+        name = f"{resource_prefix(lab.id, instance)}-{marker}"
+        try:
+            config = self.client.configs.create(name=name, data=session.encode(), labels=self._labels(lab, instance, session, **{labels.MARKER: marker}))
+            return self.client.configs.get(config.id), True
+        except APIError as err:
+            if err.status_code != 409:
+                raise
+        existing = [c for c in self.client.configs.list(filters={"name": name}) if c.name == name]
+        if not existing:
+            raise Conflict(f"lab {instance_key(lab.id, instance)}: its {marker} config {name} is being removed by another command", "try again in a moment; `labs status` says what runs")
+        return existing[0], False
+
+    def claim(self, lab: Lab, instance: str, session: str) -> None:
+        """Claim the instance with a Swarm config: of two commands creating it at once, anywhere
+        in the cluster, exactly one succeeds."""
+        config, created = self._config(lab, instance, session, "claim")
+        if created:
+            return
+        owner_labels = _config_labels(config)
+        key = instance_key(lab.id, instance)
+        if owner_labels.get(labels.INSTANCE) != key:
+            raise LostClaim(*_name_clash(key, f"config {config.name}", owner_labels, lab.id))
+        raise LostClaim(f"lab {key} is being started by another labs command ({owner_labels.get(labels.SESSION)})", "wait for it to finish, then `labs status`")
+
+    def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str, host_ports: dict[str, int]):
+        from docker.errors import APIError
+
+        key = instance_key(lab.id, instance)
+        name = resource_prefix(lab.id, instance)
+        # Host-mode ports reach a task through the node's docker_gwbridge, which an internal
+        # overlay does not get: only a lab without ports (and without egress) is internal.
+        internal = not lab.egress and not any(service.ports for service in lab.services.values())
+        try:
+            return self.client.networks.create(
+                name,
+                driver="overlay",
+                attachable=True,  # trusted probes attach to it from the task's node
+                internal=internal,
+                check_duplicate=True,
+                labels=self._labels(lab, instance, session, **{
+                    labels.FOLDER: str(lab.folder),
+                    labels.MAIN: lab.main_service,
+                    labels.VALUES: json.dumps(values),
+                    labels.PORTS: json.dumps(host_ports),
+                    f"{labels.PREFIX}.services": ",".join(lab.services),
+                }),
+            )
+        except APIError as err:
+            if err.status_code == 409:
+                owners = [n.attrs.get("Labels") or {} for n in self.client.networks.list(names=[name]) if n.name == name]
+                if owners and owners[0].get(labels.INSTANCE) != key:
+                    raise Conflict(*_name_clash(key, f"network {name}", owners[0], lab.id)) from None
+                raise Conflict(f"lab {key} is being started by another command (its network already exists)", "wait for it, then `labs status`") from None
+            raise
+
+    def guard_network(self, network, lab: Lab) -> str | None:
+        """An internal overlay has no way out. A lab with published ports needs the node's
+        docker_gwbridge, which only keeps replies from coming back when it was created without
+        masquerading (docs/swarm.md); say so when it was not."""
+        if lab.egress or network.attrs.get("Internal"):
+            return None
+        try:
+            options = self.client.networks.get("docker_gwbridge").attrs.get("Options") or {}
+        except Exception:  # noqa: BLE001 - no gateway bridge yet: judge it when it exists
+            return None
+        if options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false":
+            return "no egress guard on this swarm node: its docker_gwbridge masquerades, so lab containers with published ports can reach beyond the lab; docs/swarm.md says how to create it without"
+        return None
+
+    def _service_spec(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str, host_ports: dict[str, int]) -> dict:
+        from docker.types import ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Placement, Resources, RestartPolicy, TaskTemplate
+
+        service = lab.services[service_name]
+        resource_labels = self._labels(lab, instance, session, **{
+            labels.SERVICE: service_name,
+            labels.FOLDER: str(lab.folder),
+            labels.MAIN: "true" if service_name == lab.main_service else "false",
+        })
+        mounts = [Mount("/run/labs", None, type="tmpfs", tmpfs_size=1024 * 1024, tmpfs_mode=0o755)]
+        mounts += [Mount(m.path, None, type="tmpfs", tmpfs_size=m.size_bytes, tmpfs_mode=int(m.mode, 8)) for m in service.tmpfs]
+        container = ContainerSpec(
+            tag,
+            args=service.command,  # the image's entrypoint stays; command replaces its CMD, as locally
+            hostname=service_name,
+            env=render_env(service.env, values),
+            labels=resource_labels,
+            mounts=mounts,
+            cap_drop=["ALL"],
+            cap_add=container_caps(service.cap_add),
+            stop_grace_period=10 * 10**9,
+        )
+        resources = Resources(cpu_limit=int(service.limits.cpus * 1e9), mem_limit=service.limits.memory_bytes, mem_reservation=service.limits.memory_bytes)
+        resources["Limits"]["Pids"] = service.limits.pids  # API 1.41
+        pinned = os.environ.get("LABS_SWARM_NODE")
+        task = TaskTemplate(
+            container,
+            resources=resources,
+            restart_policy=RestartPolicy(condition="none"),
+            networks=[NetworkAttachmentConfig(network.id, aliases=[service_name])],
+            placement=Placement(constraints=[f"node.hostname=={pinned}"]) if pinned else None,
+        )
+        ports = [
+            {"Protocol": "tcp", "TargetPort": port.container, "PublishedPort": host_ports[port_key(service_name, port.container)], "PublishMode": "host"}
+            for port in service.ports
+        ]
+        return {
+            "task_template": task,
+            "name": f"{resource_prefix(lab.id, instance)}-{service_name}",
+            "labels": resource_labels,
+            "endpoint_spec": EndpointSpec(mode="dnsrr", ports=ports or None),
+        }
+
+    def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str, host_ports: dict[str, int]) -> dict:
+        """One Swarm service per lab service (Swarm starts and places them at once); returns
+        service -> service object. A failure is raised after every create returned."""
+        from docker.errors import APIError
+
+        def create(name: str):
+            spec = self._service_spec(lab, instance, name, tags[lab.services[name].image], network, values, session, host_ports)
+            try:
+                created = self.client.api.create_service(**spec)
+            except APIError as err:
+                if err.status_code == 409:
+                    key = instance_key(lab.id, instance)
+                    owners = [s.attrs["Spec"].get("Labels") or {} for s in self.client.services.list(filters={"name": spec["name"]}) if s.name == spec["name"]]
+                    if owners and owners[0].get(labels.INSTANCE) != key:
+                        raise Conflict(*_name_clash(key, f"service {spec['name']}", owners[0], lab.id)) from None
+                    raise Conflict(f"a service named for {key} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
+                raise
+            return self.client.services.get(created["ID"])
+
+        with ThreadPoolExecutor(max_workers=max(1, len(lab.services))) as pool:
+            futures = {name: pool.submit(create, name) for name in lab.services}
+        return {name: future.result() for name, future in futures.items()}
+
+    def _running_container(self, service, deadline: float):
+        """The container of ``service``'s task once it runs; a task Swarm cannot place or start
+        is one clear error (with Swarm's reason), a task that takes too long a timeout."""
+        last = "not scheduled yet"
+        while True:
+            tasks = self.client.api.tasks(filters={"service": service.id})
+            tasks.sort(key=lambda t: (t.get("Version") or {}).get("Index", 0), reverse=True)
+            if tasks:
+                status = tasks[0].get("Status") or {}
+                state, err = status.get("State", "?"), status.get("Err") or status.get("Message") or ""
+                last = f"{state}: {err}" if err else state
+                if state == "running":
+                    container, _ = self._task_container(service)
+                    if container is not None:
+                        return container
+                if state in _FAILED_TASK:
+                    raise Conflict(f"Swarm could not start {service.name}: {last}", "see `docker service ps --no-trunc " + service.name + "`; a port in use or an image missing on the node are the usual causes")
+            if time.monotonic() > deadline:
+                hint = "the cluster has no node with enough free memory, or the port is taken on every node" if "no suitable node" in last else "the node may be slow or the image missing there"
+                raise Timeout(f"{service.name} is not running after {TASK_START_TIMEOUT:g} s (task {last})", f"{hint}; `docker service ps --no-trunc {service.name}` says more")
+            time.sleep(_POLL)
+
+    def start(self, containers: list) -> None:
+        """Wait until every service's task runs (Swarm started them when they were created);
+        containers (a resumed instance's stopped ones) are started through their node's engine."""
+        from docker.models.services import Service
+
+        services = [c for c in containers if isinstance(c, Service)]
+        super().start([c for c in containers if not isinstance(c, Service)])
+        deadline = time.monotonic() + TASK_START_TIMEOUT
+        for service in services:
+            self._running_container(service, deadline)
+
+    def wait_ready(self, lab: Lab, containers: dict) -> None:
+        """Wait until every service's environment is up, in the container its task runs."""
+        from docker.models.services import Service
+        from orchestrator.engine.readiness import wait_all_ready
+
+        deadline = time.monotonic() + TASK_START_TIMEOUT
+        found = {s: (self._running_container(c, deadline) if isinstance(c, Service) else c) for s, c in containers.items()}
+        wait_all_ready([(s, c, lab.services[s].readiness) for s, c in found.items() if s in lab.services])
+
+    def mark_complete(self, lab: Lab, instance: str, session: str):
+        """Record that the instance is fully started (break applied): a small labelled config."""
+        config, _ = self._config(lab, instance, session, "complete")
+        config.attrs["Labels"] = _config_labels(config)
+        return config
+
+    # -- removing ------------------------------------------------------------------------
+    def _remove_services(self, services: list) -> int:
+        from docker.errors import NotFound as DockerNotFound
+
+        removed = 0
+        for service in services:
+            try:
+                service.remove()
+                removed += 1
+            except DockerNotFound:
+                pass
+        return removed
+
+    def _remove_configs(self, configs: list) -> int:
+        from docker.errors import APIError
+
+        removed = 0
+        for config in configs:
+            try:
+                config.remove()
+                removed += 1
+            except APIError as err:
+                if err.status_code != 404:
+                    raise
+        return removed
+
+    def remove_instance(self, key: str | None, lab_id: str | None = None, session: str | None = None) -> int:
+        """Remove every labelled service, network and config of an instance (or all of them, or
+        only those of one command's ``session``), and every labelled container and volume left on
+        any node (probes, a restarted task's container); returns how many were removed."""
+        from docker.errors import APIError
+
+        selector = labels.filters(instance=key, lab=lab_id)
+        if session:
+            selector["label"].append(f"{labels.SESSION}={session}")
+        removed = self._remove_services(self.client.services.list(filters=selector))
+        nodes = self.node_clients()
+        for client in nodes:  # what Swarm leaves behind (a restarted task's container, probes)
+            removed += _remove_quietly(client.containers.list(all=True, filters=selector, ignore_removed=True))
+        networks = [n for n in self.client.networks.list(filters=selector) if n.attrs.get("Scope") == "swarm"]
+        deadline = time.monotonic() + 30
+        while networks:  # a network is in use until the tasks' endpoints are released
+            busy = []
+            for network in networks:
+                try:
+                    network.remove()
+                    removed += 1
+                except APIError as err:
+                    if err.status_code != 404:
+                        busy.append(network)
+            networks = busy
+            if networks:
+                if time.monotonic() > deadline:
+                    raise Conflict(f"network {networks[0].name} is still in use after its services were removed", "run `labs stop` again in a moment")
+                time.sleep(0.5)
+        removed += self._remove_configs(self.client.configs.list(filters=selector))
+        for client in nodes:
+            removed += _remove_quietly(client.volumes.list(filters=selector))
+        return removed
+
+    def remove_services(self, inst: LabInstance) -> int:
+        """Remove an instance's services (their containers with them) and completion marker,
+        keeping its network, values and claim."""
+        selector = labels.filters(instance=inst.key)
+        removed = self._remove_services(self.client.services.list(filters=selector))
+        removed += _remove_quietly(list(inst.containers.values()))  # a restarted task's container stays otherwise
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            c.containers.list(all=True, filters={"label": [f"{labels.INSTANCE}={inst.key}", f"{labels.SERVICE}"]}, ignore_removed=True) for c in self.node_clients()
+        ):
+            time.sleep(0.25)  # Swarm removes the task containers asynchronously
+        return removed + self._remove_configs(inst.markers)
+
+    def leftovers(self, key: str) -> list[str]:
+        """Every service, network, config, and (on any node) container and volume still labelled with ``key``."""
+        selector = {"label": [f"{labels.INSTANCE}={key}"]}
+        found = [f"service {s.name}" for s in self.client.services.list(filters=selector)]
+        found += [f"network {n.name}" for n in self.client.networks.list(filters=selector)]
+        found += [f"config {c.name}" for c in self.client.configs.list(filters=selector)]
+        for client in self.node_clients():
+            found += [f"container {c.name}" for c in client.containers.list(all=True, filters=selector, ignore_removed=True)]
+            found += [f"volume {v.name}" for v in client.volumes.list(filters=selector)]
+        return found
+
+    def stopped_containers(self, inst: LabInstance) -> list:
+        return [c for c in inst.containers.values() if c.status != "running"]
