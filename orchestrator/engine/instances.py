@@ -118,6 +118,9 @@ class LabInstance:
         for binding in bindings:
             if binding.get("HostIp") in ("127.0.0.1", "0.0.0.0", "") and binding.get("HostPort"):
                 return int(binding["HostPort"])
+        if str((container.attrs.get("HostConfig") or {}).get("NetworkMode", "")).startswith("container:") and container.status == "running":
+            # Swarm engine: the ports are published by the task whose namespace it shares.
+            return self.host_ports.get(port_key(service, container_port))
         return None
 
     def host_port_map(self) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The Swarm engine: a lab instance as Swarm services, reached through the engine of each task's node.
+"""The Swarm engine: a lab instance placed by Swarm, its containers reached through each node's engine.
 
 ``SwarmEngine`` speaks to a swarm manager and offers the lifecycle the same steps as
 ``DockerEngine``. A lab instance becomes:
@@ -6,22 +6,26 @@
 - one attachable overlay network of its own (``internal`` when the lab has no egress and
   publishes no ports: no gateway at all), carrying the instance's values and ports like the
   local engine's bridge;
-- one Swarm service per lab service: replicas 1, restart condition ``none`` (a stopped service
-  stays stopped), ``dnsrr`` endpoints (no routing mesh: this engine has no IPVS), published ports
-  in host mode, capabilities, memory/CPU/pids limits and tmpfs mounts from the lab spec, memory
-  reserved as much as its limit (Swarm refuses to place a seat that does not fit), and a
-  placement constraint when ``LABS_SWARM_NODE`` pins a node;
+- per lab service, an **anchor** Swarm service (replicas 1, restart condition ``none``,
+  ``dnsrr`` endpoint: no IPVS here, host-mode published ports, memory reserved as much as the
+  service's limit, a constraint when ``LABS_SWARM_NODE`` pins a node): Swarm places it, and its
+  task — ``sleep infinity`` from the service's own image, no capabilities — owns the network
+  namespace: the overlay address, the service's name in the overlay's DNS, the ports;
+- per lab service, the lab's container, created through the engine of the anchor's node in the
+  anchor's network namespace, hardened exactly like a local one (limits, capabilities, no new
+  privileges, tmpfs) and labelled like one;
 - Swarm configs as the claim and the completion marker (creating a config is atomic across the
-  cluster, volumes are node-local).
+  cluster; volumes are node-local).
 
-Once a task runs, its container is found through the engine of the node that runs it
-(``cluster.node_engine``) and the ``LabInstance`` holds those container objects, so exec,
-archives, logs, restarts, pyinfra, terminals and the trusted probes work unchanged: each
-container's ``.client`` is its own node's engine.
+Why anchors: the engine registers a task container's names in the overlay's DNS only when
+Swarm starts the task. A lab container restarted through its node's engine (what checks do to
+prove persistence) would keep its files but lose its name for good, and a restart through Swarm
+(``service update --force``) would replace it with a fresh container and lose the learner's work.
+With the name held by the anchor, the lab container restarts like a local one and keeps both.
 
-Restarts go through the node's engine (``container.restart``): with restart condition ``none``
-Swarm records the task as failed and leaves the container alone, so the learner's work survives
-like on the local engine (``docker service ls`` shows 0/1 afterwards; labs goes by the container).
+The ``LabInstance`` holds the lab containers as found through their nodes' engines (each
+container's ``.client`` is its node's), so exec, archives, logs, restarts, pyinfra, terminals and
+the trusted probes work unchanged.
 """
 
 from __future__ import annotations
@@ -94,13 +98,13 @@ class SwarmEngine(DockerEngine):
             self._node_clients[node_id] = node_engine(self.client, node_id)
         return self._node_clients[node_id]
 
-    def node_clients(self) -> list:
-        """Every reachable node's engine (a node that does not answer is skipped: its tasks are
-        reported missing, never waited on)."""
-        found = []
+    def node_clients(self) -> dict:
+        """node id -> engine, for every node that answers (one that does not is skipped: its
+        services show as missing, never waited on)."""
+        found = {}
         for node in self.client.nodes.list():
             try:
-                found.append(self.node_client(node.id))
+                found[node.id] = self.node_client(node.id)
             except EngineUnavailable:
                 continue
         return found
@@ -164,19 +168,26 @@ class SwarmEngine(DockerEngine):
                 inst.host_ports = {k: int(v) for k, v in json.loads(net_labels.get(labels.PORTS, "{}")).items()}
             except (ValueError, TypeError, AttributeError):
                 pass
-        for service in services:
-            svc_labels = service.attrs.get("Spec", {}).get("Labels") or {}
-            inst = entry(svc_labels)
-            name = svc_labels.get(labels.SERVICE, service.name)
-            if name not in inst.services:
+        for service in services:  # anchors: a service that exists counts, whatever its task does
+            inst = entry(service.attrs.get("Spec", {}).get("Labels") or {})
+            name = (service.attrs.get("Spec", {}).get("Labels") or {}).get(labels.ANCHOR)
+            if name and name not in inst.services:
                 inst.services.append(name)
-            if svc_labels.get(labels.MAIN) == "true" and not inst.main:
-                inst.main = name
-            container, node = self._task_container(service)
-            if container is not None:
+        swarm_keys = set(found)
+        for node_id, client in self.node_clients().items():  # the lab containers, on their nodes
+            for container in client.containers.list(all=True, filters=selector, ignore_removed=True):
+                name = container.labels.get(labels.SERVICE)
+                if not name or container.labels.get(labels.PROBE) == "true":
+                    continue  # an anchor's task or a check's probe
+                if container.labels.get(labels.INSTANCE) not in swarm_keys:
+                    continue  # a local engine's lab on this node: not this engine's
+                inst = entry(container.labels)
                 inst.containers[name] = container
-                if svc_labels.get(labels.MAIN) == "true":
-                    inst.publish_host = self._publish_host(node)  # where its ports are reached
+                if name not in inst.services:
+                    inst.services.append(name)
+                if container.labels.get(labels.MAIN) == "true":
+                    inst.main = inst.main or name
+                    inst.publish_host = self._publish_host(node_id)  # where its ports are reached
         for config in configs:
             config_labels = _config_labels(config)
             config.attrs["Labels"] = config_labels  # read like a volume's (instance_sessions)
@@ -271,30 +282,27 @@ class SwarmEngine(DockerEngine):
             return "no egress guard on this swarm node: its docker_gwbridge masquerades, so lab containers with published ports can reach beyond the lab; docs/swarm.md says how to create it without"
         return None
 
-    def _service_spec(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str, host_ports: dict[str, int]) -> dict:
-        from docker.types import ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Placement, Resources, RestartPolicy, TaskTemplate
+    def _anchor_spec(self, lab: Lab, instance: str, service_name: str, tag: str, network, session: str, host_ports: dict[str, int]) -> dict:
+        """The Swarm service that holds a lab service's place: its task (``sleep infinity`` from
+        the service's own image, every capability dropped) owns the network namespace — the
+        overlay address, the name, the host-mode ports — and reserves the service's memory on
+        the node Swarm picks. The lab's container joins that namespace."""
+        from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, Placement, Resources, RestartPolicy, TaskTemplate
 
         service = lab.services[service_name]
-        resource_labels = self._labels(lab, instance, session, **{
-            labels.SERVICE: service_name,
-            labels.FOLDER: str(lab.folder),
-            labels.MAIN: "true" if service_name == lab.main_service else "false",
-        })
-        mounts = [Mount("/run/labs", None, type="tmpfs", tmpfs_size=1024 * 1024, tmpfs_mode=0o755)]
-        mounts += [Mount(m.path, None, type="tmpfs", tmpfs_size=m.size_bytes, tmpfs_mode=int(m.mode, 8)) for m in service.tmpfs]
+        anchor_labels = self._labels(lab, instance, session, **{labels.ANCHOR: service_name, labels.FOLDER: str(lab.folder)})
         container = ContainerSpec(
             tag,
-            args=service.command,  # the image's entrypoint stays; command replaces its CMD, as locally
+            command=["sleep", "infinity"],
             hostname=service_name,
-            env=render_env(service.env, values),
-            labels=resource_labels,
-            mounts=mounts,
+            labels=anchor_labels,
             cap_drop=["ALL"],
-            cap_add=container_caps(service.cap_add),
-            stop_grace_period=10 * 10**9,
+            cap_add=[],
+            stop_grace_period=10**9,
         )
-        resources = Resources(cpu_limit=int(service.limits.cpus * 1e9), mem_limit=service.limits.memory_bytes, mem_reservation=service.limits.memory_bytes)
-        resources["Limits"]["Pids"] = service.limits.pids  # API 1.41
+        memory = service.limits.memory_bytes
+        resources = Resources(cpu_limit=int(0.1e9), mem_limit=memory, mem_reservation=memory)
+        resources["Limits"]["Pids"] = 16  # API 1.41
         pinned = os.environ.get("LABS_SWARM_NODE")
         task = TaskTemplate(
             container,
@@ -310,28 +318,42 @@ class SwarmEngine(DockerEngine):
         return {
             "task_template": task,
             "name": f"{resource_prefix(lab.id, instance)}-{service_name}",
-            "labels": resource_labels,
+            "labels": anchor_labels,
             "endpoint_spec": EndpointSpec(mode="dnsrr", ports=ports or None),
         }
 
+    def _create_anchor(self, lab: Lab, instance: str, name: str, tag: str, network, session: str, host_ports: dict[str, int]):
+        from docker.errors import APIError
+
+        spec = self._anchor_spec(lab, instance, name, tag, network, session, host_ports)
+        try:
+            created = self.client.api.create_service(**spec)
+        except APIError as err:
+            if err.status_code == 409:
+                key = instance_key(lab.id, instance)
+                owners = [s.attrs["Spec"].get("Labels") or {} for s in self.client.services.list(filters={"name": spec["name"]}) if s.name == spec["name"]]
+                if owners and owners[0].get(labels.INSTANCE) != key:
+                    raise Conflict(*_name_clash(key, f"service {spec['name']}", owners[0], lab.id)) from None
+                raise Conflict(f"a service named for {key} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
+            raise
+        return self.client.services.get(created["ID"])
+
     def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str, host_ports: dict[str, int]) -> dict:
-        """One Swarm service per lab service (Swarm starts and places them at once); returns
-        service -> service object. A failure is raised after every create returned."""
+        """Per lab service: its anchor service (Swarm places it), then — once the anchor's task
+        runs — the lab's container, created (not started) through that node's engine in the
+        anchor's network namespace, hardened exactly like a local one. Returns service ->
+        container. A failure is raised after every step returned, so a rollback sees all."""
         from docker.errors import APIError
 
         def create(name: str):
-            spec = self._service_spec(lab, instance, name, tags[lab.services[name].image], network, values, session, host_ports)
+            tag = tags[lab.services[name].image]
+            anchor = self._running_container(self._create_anchor(lab, instance, name, tag, network, session, host_ports), time.monotonic() + TASK_START_TIMEOUT)
             try:
-                created = self.client.api.create_service(**spec)
+                return anchor.client.containers.create(tag, network_mode=f"container:{anchor.id}", **self._service_container_options(lab, instance, name, values, session))
             except APIError as err:
                 if err.status_code == 409:
-                    key = instance_key(lab.id, instance)
-                    owners = [s.attrs["Spec"].get("Labels") or {} for s in self.client.services.list(filters={"name": spec["name"]}) if s.name == spec["name"]]
-                    if owners and owners[0].get(labels.INSTANCE) != key:
-                        raise Conflict(*_name_clash(key, f"service {spec['name']}", owners[0], lab.id)) from None
-                    raise Conflict(f"a service named for {key} already exists: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
+                    raise Conflict(f"a container named for {instance_key(lab.id, instance)} already exists on the node of {anchor.name}: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
                 raise
-            return self.client.services.get(created["ID"])
 
         with ThreadPoolExecutor(max_workers=max(1, len(lab.services))) as pool:
             futures = {name: pool.submit(create, name) for name in lab.services}
@@ -353,31 +375,11 @@ class SwarmEngine(DockerEngine):
                     if container is not None:
                         return container
                 if state in _FAILED_TASK:
-                    raise Conflict(f"Swarm could not start {service.name}: {last}", "see `docker service ps --no-trunc " + service.name + "`; a port in use or an image missing on the node are the usual causes")
+                    raise Conflict(f"Swarm could not start {service.name}: {last}", f"see `docker service ps --no-trunc {service.name}`; a port in use or an image missing on the node are the usual causes")
             if time.monotonic() > deadline:
                 hint = "the cluster has no node with enough free memory, or the port is taken on every node" if "no suitable node" in last else "the node may be slow or the image missing there"
                 raise Timeout(f"{service.name} is not running after {TASK_START_TIMEOUT:g} s (task {last})", f"{hint}; `docker service ps --no-trunc {service.name}` says more")
             time.sleep(_POLL)
-
-    def start(self, containers: list) -> None:
-        """Wait until every service's task runs (Swarm started them when they were created);
-        containers (a resumed instance's stopped ones) are started through their node's engine."""
-        from docker.models.services import Service
-
-        services = [c for c in containers if isinstance(c, Service)]
-        super().start([c for c in containers if not isinstance(c, Service)])
-        deadline = time.monotonic() + TASK_START_TIMEOUT
-        for service in services:
-            self._running_container(service, deadline)
-
-    def wait_ready(self, lab: Lab, containers: dict) -> None:
-        """Wait until every service's environment is up, in the container its task runs."""
-        from docker.models.services import Service
-        from orchestrator.engine.readiness import wait_all_ready
-
-        deadline = time.monotonic() + TASK_START_TIMEOUT
-        found = {s: (self._running_container(c, deadline) if isinstance(c, Service) else c) for s, c in containers.items()}
-        wait_all_ready([(s, c, lab.services[s].readiness) for s, c in found.items() if s in lab.services])
 
     def mark_complete(self, lab: Lab, instance: str, session: str):
         """Record that the instance is fully started (break applied): a small labelled config."""
@@ -420,13 +422,19 @@ class SwarmEngine(DockerEngine):
         selector = labels.filters(instance=key, lab=lab_id)
         if session:
             selector["label"].append(f"{labels.SESSION}={session}")
-        removed = self._remove_services(self.client.services.list(filters=selector))
         nodes = self.node_clients()
-        for client in nodes:  # what Swarm leaves behind (a restarted task's container, probes)
-            removed += _remove_quietly(client.containers.list(all=True, filters=selector, ignore_removed=True))
+        # Without a key, only instances this engine made (a node's local-engine labs stay).
+        keys = None if key else {i.key for i in self.instances(lab_id=lab_id)}
+
+        def containers() -> list:
+            found = [c for client in nodes.values() for c in client.containers.list(all=True, filters=selector, ignore_removed=True)]
+            return found if keys is None else [c for c in found if c.labels.get(labels.INSTANCE) in keys]
+
+        removed = _remove_quietly([c for c in containers() if labels.ANCHOR not in c.labels])  # the lab containers (and probes) first: they live in the anchors' namespaces
+        removed += self._remove_services(self.client.services.list(filters=selector))
         networks = [n for n in self.client.networks.list(filters=selector) if n.attrs.get("Scope") == "swarm"]
-        deadline = time.monotonic() + 30
-        while networks:  # a network is in use until the tasks' endpoints are released
+        deadline = time.monotonic() + 60
+        while True:  # Swarm removes the anchors' task containers on its own time; the network waits for them
             busy = []
             for network in networks:
                 try:
@@ -436,26 +444,24 @@ class SwarmEngine(DockerEngine):
                     if err.status_code != 404:
                         busy.append(network)
             networks = busy
-            if networks:
-                if time.monotonic() > deadline:
-                    raise Conflict(f"network {networks[0].name} is still in use after its services were removed", "run `labs stop` again in a moment")
-                time.sleep(0.5)
+            left = containers()
+            if not networks and not left:
+                break
+            if time.monotonic() > deadline:
+                what = f"network {networks[0].name}" if networks else f"container {left[0].name}"
+                raise Conflict(f"{what} of {key or 'a lab'} is still there a minute after its services were removed", "run `labs stop` again in a moment; `docker service ls` shows what Swarm still runs")
+            _remove_quietly([c for c in left if labels.ANCHOR not in c.labels])  # anything started meanwhile
+            time.sleep(0.5)
         removed += self._remove_configs(self.client.configs.list(filters=selector))
-        for client in nodes:
+        for client in nodes.values():
             removed += _remove_quietly(client.volumes.list(filters=selector))
         return removed
 
     def remove_services(self, inst: LabInstance) -> int:
-        """Remove an instance's services (their containers with them) and completion marker,
-        keeping its network, values and claim."""
-        selector = labels.filters(instance=inst.key)
-        removed = self._remove_services(self.client.services.list(filters=selector))
-        removed += _remove_quietly(list(inst.containers.values()))  # a restarted task's container stays otherwise
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(
-            c.containers.list(all=True, filters={"label": [f"{labels.INSTANCE}={inst.key}", f"{labels.SERVICE}"]}, ignore_removed=True) for c in self.node_clients()
-        ):
-            time.sleep(0.25)  # Swarm removes the task containers asynchronously
+        """Remove an instance's anchors, containers and completion marker, keeping its network,
+        values and claim."""
+        removed = _remove_quietly(list(inst.containers.values()))
+        removed += self._remove_services(self.client.services.list(filters=labels.filters(instance=inst.key)))
         return removed + self._remove_configs(inst.markers)
 
     def leftovers(self, key: str) -> list[str]:
@@ -464,10 +470,7 @@ class SwarmEngine(DockerEngine):
         found = [f"service {s.name}" for s in self.client.services.list(filters=selector)]
         found += [f"network {n.name}" for n in self.client.networks.list(filters=selector)]
         found += [f"config {c.name}" for c in self.client.configs.list(filters=selector)]
-        for client in self.node_clients():
+        for client in self.node_clients().values():
             found += [f"container {c.name}" for c in client.containers.list(all=True, filters=selector, ignore_removed=True)]
             found += [f"volume {v.name}" for v in client.volumes.list(filters=selector)]
         return found
-
-    def stopped_containers(self, inst: LabInstance) -> list:
-        return [c for c in inst.containers.values() if c.status != "running"]
