@@ -208,6 +208,10 @@ class DockerEngine:
             for port in service.ports
         }
 
+    def _network_options(self, lab: Lab) -> dict:
+        """The driver and options of an instance's network: a bridge, fenced as ``network_options`` says."""
+        return {"driver": "bridge", **network_options(lab)}
+
     def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str, host_ports: dict[str, int]):
         from docker.errors import APIError
 
@@ -216,9 +220,8 @@ class DockerEngine:
         try:
             network = self.client.networks.create(
                 name,
-                driver="bridge",
                 check_duplicate=True,
-                **network_options(lab),
+                **self._network_options(lab),
                 labels=self._labels(lab, instance, session, **{
                     labels.FOLDER: str(lab.folder),
                     labels.MAIN: lab.main_service,

@@ -30,16 +30,15 @@ the trusted probes work unchanged.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from orchestrator.engine import labels
-from orchestrator.engine.docker_engine import DockerEngine, LostClaim, _name_clash, container_caps, render_env
-from orchestrator.engine.instances import DEFAULT_INSTANCE, LabInstance, instance_key, port_key, resource_prefix
-from orchestrator.errors import Conflict, EngineUnavailable, NotFound, Timeout
+from orchestrator.engine.docker_engine import DockerEngine, LostClaim, _name_clash
+from orchestrator.engine.instances import DEFAULT_INSTANCE, LabInstance, add_volume, instance_entry, instance_key, only_instance, port_key, read_network, resource_prefix
+from orchestrator.errors import Conflict, EngineUnavailable, Timeout
 
 if TYPE_CHECKING:
     from orchestrator.spec import Lab
@@ -135,8 +134,8 @@ class SwarmEngine(DockerEngine):
         return None, None
 
     def instances(self, lab_id: str | None = None, key: str | None = None) -> list[LabInstance]:
-        """Every instance with a labelled service, network or config, grouped by instance key;
-        each service's container is the one its task runs, from its node's engine."""
+        """Every instance with a labelled anchor service, overlay or config, grouped by instance
+        key, with its lab containers as found through their nodes' engines."""
         selector = labels.filters(lab=lab_id, instance=key)
         networks = self.client.networks.list(filters=selector)
         services = self.client.services.list(filters=selector)
@@ -144,35 +143,19 @@ class SwarmEngine(DockerEngine):
         found: dict[str, LabInstance] = {}
 
         def entry(resource_labels: dict) -> LabInstance:
-            ikey = resource_labels.get(labels.INSTANCE, "?")
-            if ikey not in found:
-                found[ikey] = LabInstance(
-                    lab_id=resource_labels.get(labels.LAB, "?"),
-                    instance=ikey.split(".", 1)[1] if "." in ikey else DEFAULT_INSTANCE,
-                    key=ikey, services=[], main="", values={},
-                    folder=resource_labels.get(labels.FOLDER, ""),
-                    publish_host=self.endpoint.publish_host,
-                )
-            return found[ikey]
+            return instance_entry(found, resource_labels, self.endpoint.publish_host)
 
         for network in networks:
-            if network.attrs.get("Scope") != "swarm":
-                continue  # a local engine's lab network (same labels): not this engine's
-            net_labels = network.attrs.get("Labels") or {}
-            inst = entry(net_labels)
-            inst.network = network
-            inst.services = [s for s in net_labels.get(f"{labels.PREFIX}.services", "").split(",") if s]
-            inst.main = net_labels.get(labels.MAIN, "")
-            try:
-                inst.values = json.loads(net_labels.get(labels.VALUES, "{}"))
-                inst.host_ports = {k: int(v) for k, v in json.loads(net_labels.get(labels.PORTS, "{}")).items()}
-            except (ValueError, TypeError, AttributeError):
-                pass
+            if network.attrs.get("Scope") == "swarm":  # not a local engine's lab network (same labels)
+                read_network(entry(network.attrs.get("Labels") or {}), network)
         for service in services:  # anchors: a service that exists counts, whatever its task does
             inst = entry(service.attrs.get("Spec", {}).get("Labels") or {})
             name = (service.attrs.get("Spec", {}).get("Labels") or {}).get(labels.ANCHOR)
             if name and name not in inst.services:
                 inst.services.append(name)
+        for config in configs:
+            config.attrs["Labels"] = _config_labels(config)  # read like a volume's (instance_sessions)
+            add_volume(entry(config.attrs["Labels"]), config)
         swarm_keys = set(found)
         for node_id, client in self.node_clients().items():  # the lab containers, on their nodes
             for container in client.containers.list(all=True, filters=selector, ignore_removed=True):
@@ -188,25 +171,13 @@ class SwarmEngine(DockerEngine):
                 if container.labels.get(labels.MAIN) == "true":
                     inst.main = inst.main or name
                     inst.publish_host = self._publish_host(node_id)  # where its ports are reached
-        for config in configs:
-            config_labels = _config_labels(config)
-            config.attrs["Labels"] = config_labels  # read like a volume's (instance_sessions)
-            inst = entry(config_labels)
-            inst.volumes.append(config)
-            if config_labels.get(labels.MARKER) == "complete":
-                inst.markers.append(config)
         for inst in found.values():
             if not inst.main and inst.services:
                 inst.main = inst.services[0]
         return sorted(found.values(), key=lambda i: i.key)
 
     def instance(self, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
-        key = instance_key(lab_id, instance)
-        found = self.instances(key=key)
-        if not found:
-            flag = "" if instance == DEFAULT_INSTANCE else f" --instance {instance}"
-            raise NotFound(f"lab {key} is not running", f"start it with `labs start {lab_id}{flag}`")
-        return found[0]
+        return only_instance(self.instances(key=instance_key(lab_id, instance)), lab_id, instance)
 
     # -- creating ------------------------------------------------------------------------
     def _config(self, lab: Lab, instance: str, session: str, marker: str):
@@ -237,36 +208,12 @@ class SwarmEngine(DockerEngine):
             raise LostClaim(*_name_clash(key, f"config {config.name}", owner_labels, lab.id))
         raise LostClaim(f"lab {key} is being started by another labs command ({owner_labels.get(labels.SESSION)})", "wait for it to finish, then `labs status`")
 
-    def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str, host_ports: dict[str, int]):
-        from docker.errors import APIError
-
-        key = instance_key(lab.id, instance)
-        name = resource_prefix(lab.id, instance)
-        # Host-mode ports reach a task through the node's docker_gwbridge, which an internal
-        # overlay does not get: only a lab without ports (and without egress) is internal.
+    def _network_options(self, lab: Lab) -> dict:
+        """An attachable overlay (trusted probes attach to it from a service's node). Host-mode
+        ports reach an anchor through the node's docker_gwbridge, which an internal overlay does
+        not get: only a lab without ports (and without egress) is internal."""
         internal = not lab.egress and not any(service.ports for service in lab.services.values())
-        try:
-            return self.client.networks.create(
-                name,
-                driver="overlay",
-                attachable=True,  # trusted probes attach to it from the task's node
-                internal=internal,
-                check_duplicate=True,
-                labels=self._labels(lab, instance, session, **{
-                    labels.FOLDER: str(lab.folder),
-                    labels.MAIN: lab.main_service,
-                    labels.VALUES: json.dumps(values),
-                    labels.PORTS: json.dumps(host_ports),
-                    f"{labels.PREFIX}.services": ",".join(lab.services),
-                }),
-            )
-        except APIError as err:
-            if err.status_code == 409:
-                owners = [n.attrs.get("Labels") or {} for n in self.client.networks.list(names=[name]) if n.name == name]
-                if owners and owners[0].get(labels.INSTANCE) != key:
-                    raise Conflict(*_name_clash(key, f"network {name}", owners[0], lab.id)) from None
-                raise Conflict(f"lab {key} is being started by another command (its network already exists)", "wait for it, then `labs status`") from None
-            raise
+        return {"driver": "overlay", "attachable": True, "internal": internal}
 
     def guard_network(self, network, lab: Lab) -> str | None:
         """An internal overlay has no way out. A lab with published ports needs the node's
