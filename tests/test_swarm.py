@@ -164,7 +164,7 @@ def test_two_simultaneous_starts_make_one_instance(swarm, swarm_instance, tmp_pa
     assert _everything(swarm, key) == []
 
 
-def test_engine_option_and_not_a_manager(swarm_labs):
+def test_engine_option(swarm_labs):
     """`--engine` names a known engine or is a usage error."""
     bad = swarm_labs("--engine", "kubernetes", "status", timeout=120)
     assert bad.returncode == 2 and "--engine" in bad.stderr

@@ -215,19 +215,30 @@ class SwarmEngine(DockerEngine):
         internal = not lab.egress and not any(service.ports for service in lab.services.values())
         return {"driver": "overlay", "attachable": True, "internal": internal}
 
+    def _gateway_masquerades(self) -> bool | None:
+        """Does this node's docker_gwbridge masquerade (None: it does not exist yet)?"""
+        try:
+            options = self.client.networks.get("docker_gwbridge").attrs.get("Options") or {}
+        except Exception:  # noqa: BLE001 - no gateway bridge yet
+            return None
+        return options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false"
+
     def guard_network(self, network, lab: Lab) -> str | None:
         """An internal overlay has no way out. A lab with published ports needs the node's
         docker_gwbridge, which only keeps replies from coming back when it was created without
         masquerading (docs/swarm.md); say so when it was not."""
-        if lab.egress or network.attrs.get("Internal"):
+        if lab.egress or network.attrs.get("Internal") or not self._gateway_masquerades():
             return None
-        try:
-            options = self.client.networks.get("docker_gwbridge").attrs.get("Options") or {}
-        except Exception:  # noqa: BLE001 - no gateway bridge yet: judge it when it exists
-            return None
-        if options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false":
-            return "no egress guard on this swarm node: its docker_gwbridge masquerades, so lab containers with published ports can reach beyond the lab; docs/swarm.md says how to create it without"
-        return None
+        return "no egress guard on this swarm node: its docker_gwbridge masquerades, so lab containers with published ports can reach beyond the lab; docs/swarm.md says how to create it without"
+
+    def egress_guard(self):
+        """For `labs doctor`: overlays without ports are internal; with ports, it depends on the
+        node's docker_gwbridge (the local engine's iptables guard is not used for overlays)."""
+        from orchestrator.engine.firewall import GuardStatus
+
+        if self._gateway_masquerades():
+            return GuardStatus(False, "this swarm node's docker_gwbridge masquerades: labs with published ports can reach beyond the lab (docs/swarm.md: create it without masquerading)")
+        return GuardStatus(True, "overlays of labs without ports are internal; docker_gwbridge does not masquerade")
 
     def _anchor_spec(self, lab: Lab, instance: str, service_name: str, tag: str, network, session: str, host_ports: dict[str, int]) -> dict:
         """The Swarm service that holds a lab service's place: its task (``sleep infinity`` from
