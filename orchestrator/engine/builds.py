@@ -124,7 +124,7 @@ def base_images(dockerfile: str) -> list[str]:
     return bases
 
 
-def _dockerfile_of(context: bytes, name: str) -> str:
+def _dockerfile_of(context: bytes, name: str, where: str) -> str:
     with tarfile.open(fileobj=io.BytesIO(context)) as tar:
         try:
             member = tar.getmember(name)
@@ -132,7 +132,7 @@ def _dockerfile_of(context: bytes, name: str) -> str:
             member = None
         handle = tar.extractfile(member) if member is not None and member.isreg() else None
         if handle is None:
-            raise BuildFailed(f"there is no {name} in the build context", f"write a {name} at the top of the folder you build")
+            raise BuildFailed(f"there is no {where}", f"write a {name} at the top of the folder that is built")
         return handle.read().decode("utf-8", "replace")
 
 
@@ -169,7 +169,7 @@ def build_image(
     from docker.errors import APIError
 
     client = _client(instance)
-    check_bases(_dockerfile_of(context, dockerfile), bases, where)
+    check_bases(_dockerfile_of(context, dockerfile, where), bases, where)
     for alias, image in bases.items():
         repository, _, tag = alias.partition(":")
         client.images.get(image).tag(repository, tag or "latest")
