@@ -19,8 +19,8 @@ from orchestrator.errors import LabsError
 WORKSPACE = "/workspace"
 BASE = "labs/appbase:bookworm"
 BUDGET = 10 * 1024 * 1024  # bytes the image may add to the base
-HEALTHY_WITHIN = 25
-UNHEALTHY_WITHIN = 30
+HEALTHY_WITHIN = 20
+UNHEALTHY_WITHIN = 20
 
 # Run in the pristine probe image, a client on the lab network: one call, several requests.
 CLIENT = r"""
@@ -174,7 +174,7 @@ def _health(lab, app, want: str, seconds: float, what: str) -> str:
 
 
 @pytest.mark.stage("health")
-@pytest.mark.budget(60)
+@pytest.mark.budget(45)
 def test_healthcheck_tells_the_truth(lab, app):
     """The engine reports the container healthy, and unhealthy once the service stops answering"""
     image = _built(app)
@@ -200,7 +200,7 @@ def test_survives_restart(lab, app):
     problem = _serving(lab, app)
     assert problem is None, f"the service does not answer yet, so a restart proves nothing: {problem}"
     trace, seen = app["served"]
-    app["running"].restart()
+    app["running"].restart(timeout=5)
     status = _health(lab, app, "healthy", HEALTHY_WITHIN, "waiting for the container to be healthy after the restart")
     exited = _exited(app)
     assert exited is None, f"after a restart {exited}"

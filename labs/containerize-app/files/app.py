@@ -17,6 +17,7 @@ Endpoints:
 import json
 import os
 import secrets
+import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -91,6 +92,7 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     if not os.path.isdir(DATA_DIR) or not os.access(DATA_DIR, os.W_OK):
         sys.exit(f"notes: {DATA_DIR} is missing or not writable by uid {os.getuid()}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop at once when the container stops
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
     print(f"notes: {INSTANCE_ID} listening on :{PORT}, storing in {DATA_DIR}", flush=True)
     server.serve_forever()
