@@ -44,6 +44,8 @@ CONTEXT_LIMIT = 32 * 1024 * 1024  # bytes of build context read out of a workspa
 BUILD_SECONDS = 180.0  # a learner's build that takes longer is ended
 BUILD_MEMORY = 512 * 1024 * 1024  # memory of each build step's container
 TAIL_LINES = 12  # lines of build output quoted when a build fails
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NOISE = ("Removing intermediate container", " ---> ")
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
 
 
@@ -199,10 +201,10 @@ def build_image(
         )
         for chunk in stream:
             if "error" in chunk:
-                log.append(str(chunk["error"]).strip())
+                log.append(_ANSI.sub("", str(chunk["error"])).strip())
                 raise failed(f"building {where} failed", "fix the step named above; the build has no network, so everything must come from the base image or your folder")
-            for line in (chunk.get("stream") or "").splitlines():
-                if line.strip():
+            for line in _ANSI.sub("", chunk.get("stream") or "").splitlines():
+                if line.strip() and not line.startswith(_NOISE):
                     log.append(line.rstrip())
             if time.monotonic() - started > seconds:
                 with contextlib.suppress(Exception):
