@@ -138,12 +138,13 @@ def test_image_builds_offline(lab, app):
     _built(app, whole=True)
 
 
-@pytest.mark.stage("serve")
-def test_answers_requests(lab, app):
-    """The container answers requests only the real service can answer, and stores notes"""
-    _built(app)
-    problem = _serving(lab, app)
-    assert problem is None, problem
+@pytest.mark.stage("harden")
+def test_image_within_budget(lab, app):
+    """The image adds at most 10 MiB to the base image"""
+    image = _built(app)
+    added = image.size - lab.image_size("appbase")
+    assert added <= BUDGET, (f"the image is {image.size / 2**20:.1f} MiB, {added / 2**20:.1f} MiB more than the base (budget: "
+                             f"{BUDGET / 2**20:.0f} MiB) — `docker history`-style: which layer rewrites or adds so much?")
 
 
 @pytest.mark.stage("harden")
@@ -161,13 +162,12 @@ def test_runs_as_non_root(lab, app):
     assert not rooted, f"a probe in the container's pid namespace sees processes running as uid 0: {rooted[0][:120]}"
 
 
-@pytest.mark.stage("harden")
-def test_image_within_budget(lab, app):
-    """The image adds at most 10 MiB to the base image"""
-    image = _built(app)
-    added = image.size - lab.image_size("appbase")
-    assert added <= BUDGET, (f"the image is {image.size / 2**20:.1f} MiB, {added / 2**20:.1f} MiB more than the base (budget: "
-                             f"{BUDGET / 2**20:.0f} MiB) — `docker history`-style: which layer rewrites or adds so much?")
+@pytest.mark.stage("serve")
+def test_answers_requests(lab, app):
+    """The container answers requests only the real service can answer, and stores notes"""
+    _built(app)
+    problem = _serving(lab, app)
+    assert problem is None, problem
 
 
 def _health(lab, app, want: str, seconds: float, what: str) -> str:
