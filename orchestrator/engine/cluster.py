@@ -46,6 +46,9 @@ ENGINE_PORT = 2376
 SWARM_PORTS = "2377/tcp (managers), 7946/tcp+udp (all nodes), 4789/udp (overlay traffic)"
 CERT_DAYS = 825
 CA_FILES = ("ca.pem", "cert.pem", "key.pem")
+# The API version labs speaks to node engines: fixed, so making a client never contacts the
+# engine (it is pinged with a deadline instead); 1.41 is Docker 20.10, newer engines accept it.
+NODE_API_VERSION = "1.41"
 
 
 def cluster_dir() -> Path:
@@ -81,7 +84,11 @@ def tls_client(endpoint: str, *, folder: Path | None = None, timeout: float = 12
     if parts.scheme != "tcp" or not parts.hostname:
         raise UsageError(f"engine endpoint {endpoint!r} is not tcp://HOST:PORT", f"for example tcp://10.0.0.12:{ENGINE_PORT}")
     tls = TLSConfig(client_cert=(str(folder / "cert.pem"), str(folder / "key.pem")), ca_cert=str(folder / "ca.pem"), verify=True)
-    return docker.DockerClient(base_url=f"https://{parts.hostname}:{parts.port or ENGINE_PORT}", tls=tls, timeout=timeout)
+    client = docker.DockerClient(base_url=f"https://{parts.hostname}:{parts.port or ENGINE_PORT}", tls=tls, timeout=timeout, version=NODE_API_VERSION)
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA: only the
+    # cluster CA may vouch for a node engine (and no proxy stands between labs and a node).
+    client.api.trust_env = False
+    return client
 
 
 def _ping(client: docker.DockerClient, what: str, deadline: float) -> None:
@@ -99,6 +106,13 @@ def _ping(client: docker.DockerClient, what: str, deadline: float) -> None:
         raise EngineUnavailable(f"{what} is not reachable: {cause}", "is the node up and its engine listening with TLS on that endpoint? `labs cluster status` shows every node") from None
     finally:
         client.api.timeout = previous
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _node_name(node: dict) -> str:
@@ -487,6 +501,8 @@ def init_cluster(client: docker.DockerClient, nodes: list[str] = (), *, advertis
         f"on the manager: labs cluster join NODE --endpoint tcp://HOST:{ENGINE_PORT}",
         "check: labs cluster status",
     ]
+    if address and _is_loopback(address.rsplit(":", 1)[0]):
+        steps.insert(0, f"this swarm advertises {address}, which no other machine reaches: make it again on an address the nodes reach (`docker swarm leave --force`, then `labs cluster init --advertise-addr ADDR`)")
     return InitResult(str(folder), made, certs, swarm.get("LocalNodeState", "inactive"), address, token, daemon_json(), steps)
 
 
