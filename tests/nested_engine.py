@@ -1,22 +1,24 @@
-"""A real two-node Swarm cluster on one machine: the host engine as manager, a second Docker
-engine running as a container (tests/images/nested-engine) as worker.
+"""A real two-node Swarm cluster on one machine: Docker engines running as containers
+(tests/images/nested-engine), one the swarm's manager, one (or more) its workers.
 
-The nested engine serves its API with TLS on tcp 2376 (a server certificate from the labs
-cluster CA, for its container address), joins the host engine's swarm as a worker, and is
-labelled with its endpoint (``labs cluster join``'s core), exactly as a cloud VM would be.
-The host swarm advertises the default bridge's gateway (docker0, an address of this machine
-the nested container reaches); nothing leaves the machine.
+Each nested engine serves its API with TLS on tcp 2376 (a server certificate from the labs
+cluster CA, for its container address), exactly as a cloud VM's engine would. The manager
+makes a swarm advertised on its container address; a worker joins it and is labelled with
+its endpoint by ``labs cluster join``'s core. The cluster is its own: the host engine's swarm
+state is never touched (other work on this machine may be using it, and a worker joined to
+it would receive that work's tasks), and nothing leaves the machine (the engines talk over
+the default bridge).
 
-Everything is torn down at the end, even when a test fails: the worker leaves the swarm, its
-node is removed, its container and storage volume are removed, and the host engine leaves
-the swarm only when this module initialized it and nothing else uses it.
+Everything is torn down at the end, even when a test fails: each worker leaves the swarm and
+its node is removed, then every container and its storage volume is removed.
 
-    with host_swarm(client) as manager_addr:
-        with NestedEngine(client, cluster_folder) as node:
-            node.load_images(["labs/nginx:..."])
-            node.client      # its engine over TLS
-            node.node_id     # its swarm node id
-            node.kill()      # it disappears (as a crashed VM would)
+    with nested_cluster(host_client, cluster_folder) as (manager, worker):
+        manager.client      # the manager's engine over TLS (what labs connects to)
+        worker.node_id      # its swarm node id
+        worker.load_images(["debian:bookworm"])   # from the host engine (save | load)
+        worker.kill()       # it disappears at once, as a crashed VM would
+
+The labs CLI reaches the manager with ``manager.cli_env()`` (DOCKER_HOST and TLS settings).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import ipaddress
 import tarfile
 import time
 import uuid
@@ -42,8 +43,8 @@ START_DEADLINE = 120  # seconds for the nested engine to answer over TLS
 JOIN_DEADLINE = 60  # seconds for it to be a ready worker
 
 
-class ClusterUnavailable(RuntimeError):
-    """The host engine cannot be the manager of a test cluster (said plainly, never a hang)."""
+class NestedEngineFailed(RuntimeError):
+    """A nested engine stopped while starting (its log says why): no point waiting longer."""
 
 
 def _wait(what: str, deadline: float, probe, every: float = 0.5):
@@ -55,6 +56,8 @@ def _wait(what: str, deadline: float, probe, every: float = 0.5):
             found = probe()
             if found:
                 return found
+        except NestedEngineFailed:
+            raise
         except Exception as err:  # noqa: BLE001 - keep trying until the deadline, then say the last error
             last = err
         time.sleep(every)
@@ -77,62 +80,18 @@ def ensure_image(client: docker.DockerClient) -> str:
     return tag
 
 
-def bridge_gateway(client: docker.DockerClient) -> str:
-    """The default bridge's gateway: an address of this machine every container reaches."""
-    config = (client.networks.get("bridge").attrs.get("IPAM") or {}).get("Config") or []
-    gateway = next((c.get("Gateway") for c in config if c.get("Gateway")), None)
-    if not gateway:
-        raise ClusterUnavailable("the default bridge network has no gateway address")
-    return gateway
-
-
-@contextlib.contextmanager
-def host_swarm(client: docker.DockerClient):
-    """The host engine as a swarm manager workers in containers can reach; yields ADDR:2377.
-
-    An active swarm is used as it is when it advertises a reachable address (and kept at the
-    end); a new one is initialized on the bridge gateway and left at the end if nothing else
-    (another service, another node) uses it by then."""
-    swarm = client.info().get("Swarm") or {}
-    state = swarm.get("LocalNodeState")
-    initialized = False
-    if state == "active":
-        if not swarm.get("ControlAvailable"):
-            raise ClusterUnavailable("the host engine is a worker of another swarm: it cannot manage a test cluster")
-        addr = swarm.get("NodeAddr") or ""
-        if ipaddress.ip_address(addr).is_loopback:
-            raise ClusterUnavailable(
-                f"the host engine's swarm advertises {addr}, which a worker in a container cannot reach; "
-                f"initialize it on the bridge gateway instead: docker swarm init --advertise-addr {bridge_gateway(client)}"
-            )
-    elif state == "inactive":
-        addr = bridge_gateway(client)
-        client.swarm.init(advertise_addr=addr, listen_addr=f"{addr}:2377")
-        initialized = True
-    else:
-        raise ClusterUnavailable(f"the host engine's swarm is {state}: {swarm.get('Error') or 'not usable'}")
-    try:
-        yield f"{addr}:2377"
-    finally:
-        if initialized:
-            with contextlib.suppress(APIError):
-                others = [n for n in client.api.nodes() if n["ID"] != swarm_node_id(client)]
-                if not others and not client.api.services():
-                    client.swarm.leave(force=True)
-
-
 def swarm_node_id(client: docker.DockerClient) -> str:
     return (client.info().get("Swarm") or {}).get("NodeID") or ""
 
 
 class NestedEngine:
-    """A Docker engine in a container, joined to the host swarm as a worker and labelled with
-    its TLS endpoint. A context manager: everything it made is removed on exit."""
+    """A Docker engine in a container, serving its API with TLS from the cluster CA. A context
+    manager: everything it made is removed on exit (its node too, for a worker)."""
 
-    def __init__(self, host: docker.DockerClient, cluster_folder: Path, manager_addr: str):
+    def __init__(self, host: docker.DockerClient, cluster_folder: Path):
         self.host = host
         self.folder = cluster_folder
-        self.manager_addr = manager_addr
+        self.manager: NestedEngine | None = None  # the manager it joined, for a worker
         self.name = f"labs-test-nested-{uuid.uuid4().hex[:8]}"
         self.container = None
         self.client: docker.DockerClient | None = None
@@ -181,18 +140,32 @@ class NestedEngine:
         self.client = tls_client(self.endpoint, folder=self.folder, timeout=300)
         _wait(f"nested engine {self.name} answering on {self.endpoint}", START_DEADLINE, self._answers)
         self.timings["engine"] = time.monotonic() - began
+
+    def init_swarm(self) -> None:
+        """Make a swarm with this engine as its manager, and label its node with its endpoint."""
+        self.client.swarm.init(advertise_addr=self.address, listen_addr=f"{self.address}:2377")
+        self.node_id = swarm_node_id(self.client)
+        join_cluster(self.client, self.node_id, self.endpoint, deadline=10)
+
+    def join(self, manager: NestedEngine) -> None:
+        """Join ``manager``'s swarm as a worker; the manager labels it with its endpoint."""
         began = time.monotonic()
-        token = self.host.swarm.attrs["JoinTokens"]["Worker"]
-        self.client.swarm.join(remote_addrs=[self.manager_addr], join_token=token, advertise_addr=self.address, listen_addr="0.0.0.0:2377")
+        token = manager.client.swarm.attrs["JoinTokens"]["Worker"]
+        self.manager = manager
+        self.client.swarm.join(remote_addrs=[f"{manager.address}:2377"], join_token=token, advertise_addr=self.address, listen_addr="0.0.0.0:2377")
         self.node_id = _wait("the nested engine's node id", JOIN_DEADLINE, lambda: swarm_node_id(self.client))
-        _wait(f"swarm node {self.node_id} ready", JOIN_DEADLINE, lambda: self.host.api.inspect_node(self.node_id)["Status"]["State"] == "ready")
-        join_cluster(self.host, self.node_id, self.endpoint, deadline=10)
+        _wait(f"swarm node {self.node_id} ready", JOIN_DEADLINE, lambda: manager.client.api.inspect_node(self.node_id)["Status"]["State"] == "ready")
+        join_cluster(manager.client, self.node_id, self.endpoint, deadline=10)
         self.timings["join"] = time.monotonic() - began
+
+    def cli_env(self) -> dict[str, str]:
+        """Environment for the labs CLI to use this engine (over TLS with the cluster files)."""
+        return {"DOCKER_HOST": self.endpoint, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(self.folder), "LABS_CLUSTER_DIR": str(self.folder)}
 
     def _answers(self) -> bool:
         self.container.reload()
         if self.container.status != "running":
-            raise ClusterUnavailable(f"nested engine {self.name} stopped: {self.container.logs(tail=20).decode(errors='replace')}")
+            raise NestedEngineFailed(f"nested engine {self.name} stopped: {self.container.logs(tail=20).decode(errors='replace')}")
         self.client.api.timeout = 3
         try:
             return self.client.ping()
@@ -222,18 +195,23 @@ class NestedEngine:
                 self.client.api.timeout = 10
                 self.client.swarm.leave(force=True)
             self.client.close()
-        if self.node_id:
-            with contextlib.suppress(NotFound):
-                try:
-                    self.host.api.remove_node(self.node_id, force=True)
-                except APIError:  # a node still "ready" for the manager: wait for it to be seen leaving
-                    with contextlib.suppress(TimeoutError):
-                        _wait(f"node {self.node_id} seen down", 30, lambda: self.host.api.inspect_node(self.node_id)["Status"]["State"] != "ready")
-                    with contextlib.suppress(APIError):
-                        self.host.api.remove_node(self.node_id, force=True)
+        if self.node_id and self.manager is not None and self.manager.client is not None:
+            with contextlib.suppress(Exception):
+                self.manager.client.api.timeout = 30
+                self.manager.client.api.remove_node(self.node_id, force=True)
         if self.container is not None:
             with contextlib.suppress(NotFound):
                 self.container.remove(force=True, v=True)
+
+
+@contextlib.contextmanager
+def nested_cluster(host: docker.DockerClient, cluster_folder: Path):
+    """A manager and a worker, both nested engines; yields (manager, worker), removes both."""
+    with NestedEngine(host, cluster_folder) as manager:
+        manager.init_swarm()
+        with NestedEngine(host, cluster_folder) as worker:
+            worker.join(manager)
+            yield manager, worker
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
