@@ -129,6 +129,10 @@ def test_status_shows_both_nodes_reachable_and_the_seats_that_fit(manager, worke
     assert seats["per_node"][worker.node_id] == there["free_memory_bytes"] // seat_memory(lab) > 0
     assert seats["seats"] == sum(seats["per_node"].values())
 
+    # What a worker sees: no cluster to manage, said plainly.
+    seen = cluster_status(worker.client)
+    assert (seen.swarm, seen.manager, seen.nodes) == ("active", False, []) and "worker" in seen.detail
+
     # A labs task placed on the worker reserves memory there: fewer seats fit on it now.
     service = _pinned_service(manager, worker, f"labs-test-cluster-{worker.name[-8:]}")
     try:
@@ -138,6 +142,23 @@ def test_status_shows_both_nodes_reachable_and_the_seats_that_fit(manager, worke
         assert after.labs[0].per_node[worker.node_id] == (node.memory_bytes - RESERVED) // seat_memory(lab)
     finally:
         service.remove()
+
+
+def test_init_keeps_the_ca_and_issues_a_node_certificate(cluster, labs_cli, cluster_folder):
+    from cryptography import x509
+
+    result, init = labs_cli.json("cluster", "init", "--node", "node3.example.org", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert init["schema"] == "labs.cluster-init/1" and init["ca_created"] is False and init["swarm"] == "active"
+    assert init["manager_address"] == f"{cluster[0].address}:2377" and init["worker_token"].startswith("SWMTKN-")
+    folder = cluster_folder / "nodes" / "node3.example.org"
+    assert init["node_certs"] == {"node3.example.org": str(folder)}
+    cert = x509.load_pem_x509_certificate((folder / "server-cert.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate((cluster_folder / "ca.pem").read_bytes())
+    cert.verify_directly_issued_by(ca)
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == ["node3.example.org"]
+    assert oct((folder / "server-key.pem").stat().st_mode & 0o777) == "0o600"
+    assert any(init["worker_token"] in step for step in init["steps"])
 
 
 def test_node_engine_reaches_the_worker_over_tls_and_refuses_without_the_ca(manager, worker, cluster_folder, tmp_path, monkeypatch):

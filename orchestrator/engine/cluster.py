@@ -513,13 +513,13 @@ class JoinResult:
     endpoint: str
 
 
-def join_cluster(client: docker.DockerClient, node: str, endpoint: str, *, deadline: float | None = None) -> JoinResult:
+def join_cluster(client: docker.DockerClient, node: str, endpoint: str, *, deadline: float | None = None, folder: Path | None = None) -> JoinResult:
     """Label swarm node ``node`` (an id, id prefix or hostname) with its engine ``endpoint``, once
     labs reached that engine over TLS with the cluster CA and it said it is that very node."""
     from docker.errors import APIError
 
     deadline = deadline or answer_deadline()
-    with_tls = tls_client(endpoint, timeout=deadline)
+    with_tls = tls_client(endpoint, folder=folder, timeout=deadline)
     try:
         matches = [n for n in client.api.nodes() if n["ID"] == node or n["ID"].startswith(node) or (n.get("Description") or {}).get("Hostname") == node]
     except APIError as err:
