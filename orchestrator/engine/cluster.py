@@ -26,6 +26,8 @@ import datetime
 import ipaddress
 import os
 import threading
+import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -120,6 +122,24 @@ def _node_name(node: dict) -> str:
     return f"{hostname} ({node.get('ID', '?')[:12]})"
 
 
+_OWN_IDS: "weakref.WeakKeyDictionary[docker.DockerClient, tuple[str, float]]" = weakref.WeakKeyDictionary()
+OWN_ID_SECONDS = 30  # how long a manager's own node id is remembered (a swarm is rarely re-made)
+
+
+def _own_node_id(client: docker.DockerClient) -> str:
+    """The swarm node id of the engine ``client`` talks to ("" outside a swarm), remembered briefly:
+    ``info()`` is the slowest call of ``node_engine``, which runs before every reach of a node."""
+    now = time.monotonic()
+    with _CLIENTS_LOCK:
+        known = _OWN_IDS.get(client)
+    if known and known[0] and now - known[1] < OWN_ID_SECONDS:
+        return known[0]
+    own = ((client.info().get("Swarm") or {}).get("NodeID")) or ""
+    with _CLIENTS_LOCK:
+        _OWN_IDS[client] = (own, now)
+    return own
+
+
 def node_engine(manager_client: docker.DockerClient, node_id: str, *, deadline: float | None = None, timeout: float = 120) -> docker.DockerClient:
     """A client for the engine of swarm node ``node_id``: the manager's own client for the
     manager's own node, else a TLS client for the endpoint the node advertises in its label
@@ -133,7 +153,7 @@ def node_engine(manager_client: docker.DockerClient, node_id: str, *, deadline: 
     previous = manager_client.api.timeout
     manager_client.api.timeout = deadline
     try:
-        own = ((manager_client.info().get("Swarm") or {}).get("NodeID")) or ""
+        own = _own_node_id(manager_client)
         if not own:
             raise EngineUnavailable(f"cannot reach swarm node {node_id}: this engine is not part of a swarm", "`labs cluster init` on the manager; `labs cluster status` says more")
         if node_id == own:
