@@ -169,6 +169,9 @@ def test_node_engine_reaches_the_worker_over_tls_and_refuses_without_the_ca(mana
     assert client.info()["Swarm"]["NodeID"] == worker.node_id
     assert client.info()["Driver"] == "vfs"  # the nested engine itself, not the host's
     assert node_engine(engine, worker.node_id) is client  # cached per node
+    timeouts = (engine.api.timeout, client.api.timeout)
+    cluster_status(engine)  # asks every node in parallel, with deadlines of its own
+    assert (engine.api.timeout, client.api.timeout) == timeouts  # shared clients keep their timeouts
 
     # Another CA: the worker's certificate is not vouched for, and the worker refuses our certificate.
     forget_node_engines()

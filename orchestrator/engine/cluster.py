@@ -65,7 +65,7 @@ def cluster_dir() -> Path:
 
 # -- reaching a node's engine ------------------------------------------------------------
 
-_CLIENTS: dict[tuple[str, str], "docker.DockerClient"] = {}
+_CLIENTS: dict[tuple[str, str, str], "docker.DockerClient"] = {}  # (node id, endpoint, cluster folder) -> client
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -93,12 +93,18 @@ def tls_client(endpoint: str, *, folder: Path | None = None, timeout: float = 12
     return client
 
 
+def quick_get(client: docker.DockerClient, path: str, deadline: float, *args, as_json: bool = True):
+    """GET an Engine API ``path`` with its own ``deadline``, leaving the client's timeout alone:
+    clients are shared between threads (node engines are cached, status asks nodes in parallel),
+    so changing ``client.api.timeout`` for one quick question would change it for everyone."""
+    api = client.api
+    return api._result(api._get(api._url(path, *args), timeout=deadline), as_json)
+
+
 def _ping(client: docker.DockerClient, what: str, deadline: float) -> None:
     """The engine answers a ping within ``deadline`` seconds, or ``EngineUnavailable`` naming it."""
-    previous = client.api.timeout
-    client.api.timeout = deadline
     try:
-        client.ping()
+        quick_get(client, "/_ping", deadline, as_json=False)
     except Exception as err:  # noqa: BLE001 - connection, TLS and timeout errors of every kind
         cause = _cause(err)
         if "CERTIFICATE_VERIFY_FAILED" in str(err) or "certificate" in cause.lower():
@@ -106,8 +112,6 @@ def _ping(client: docker.DockerClient, what: str, deadline: float) -> None:
         if cause == "timed out" or "Timeout" in type(err).__name__:
             raise EngineUnavailable(f"{what} did not answer within {deadline:g} s", "is the node up and port 2376 open to the manager? `labs cluster status` shows every node") from None
         raise EngineUnavailable(f"{what} is not reachable: {cause}", "is the node up and its engine listening with TLS on that endpoint? `labs cluster status` shows every node") from None
-    finally:
-        client.api.timeout = previous
 
 
 def _is_loopback(host: str) -> bool:
@@ -126,7 +130,7 @@ _OWN_IDS: "weakref.WeakKeyDictionary[docker.DockerClient, tuple[str, float]]" = 
 OWN_ID_SECONDS = 30  # how long a manager's own node id is remembered (a swarm is rarely re-made)
 
 
-def _own_node_id(client: docker.DockerClient) -> str:
+def _own_node_id(client: docker.DockerClient, deadline: float) -> str:
     """The swarm node id of the engine ``client`` talks to ("" outside a swarm), remembered briefly:
     ``info()`` is the slowest call of ``node_engine``, which runs before every reach of a node."""
     now = time.monotonic()
@@ -134,7 +138,7 @@ def _own_node_id(client: docker.DockerClient) -> str:
         known = _OWN_IDS.get(client)
     if known and known[0] and now - known[1] < OWN_ID_SECONDS:
         return known[0]
-    own = ((client.info().get("Swarm") or {}).get("NodeID")) or ""
+    own = ((quick_get(client, "/info", deadline).get("Swarm") or {}).get("NodeID")) or ""
     with _CLIENTS_LOCK:
         _OWN_IDS[client] = (own, now)
     return own
@@ -150,15 +154,13 @@ def node_engine(manager_client: docker.DockerClient, node_id: str, *, deadline: 
     from docker.errors import NotFound as DockerNotFound
 
     deadline = deadline or answer_deadline()
-    previous = manager_client.api.timeout
-    manager_client.api.timeout = deadline
     try:
-        own = _own_node_id(manager_client)
+        own = _own_node_id(manager_client, deadline)
         if not own:
             raise EngineUnavailable(f"cannot reach swarm node {node_id}: this engine is not part of a swarm", "`labs cluster init` on the manager; `labs cluster status` says more")
         if node_id == own:
             return manager_client
-        node = manager_client.api.inspect_node(node_id)
+        node = quick_get(manager_client, "/nodes/{0}", deadline, node_id)
     except EngineUnavailable:
         raise
     except DockerNotFound:
@@ -167,8 +169,6 @@ def node_engine(manager_client: docker.DockerClient, node_id: str, *, deadline: 
         raise EngineUnavailable(f"the manager cannot look up swarm node {node_id}: {err.explanation or err}", "run labs on a swarm manager; `labs cluster status` says more") from None
     except Exception as err:  # noqa: BLE001 - the manager itself did not answer
         raise EngineUnavailable(f"the manager engine did not answer while looking up node {node_id}: {_cause(err)}", "`labs doctor` says what is wrong") from None
-    finally:
-        manager_client.api.timeout = previous
     name = _node_name(node)
     state = (node.get("Status") or {}).get("State", "unknown")
     if state != "ready":
@@ -182,11 +182,12 @@ def node_engine(manager_client: docker.DockerClient, node_id: str, *, deadline: 
             f"swarm node {name} advertises no engine endpoint (node label {ENGINE_LABEL})",
             f"on the manager: `labs cluster join {node['ID'][:12]} --endpoint tcp://HOST:{ENGINE_PORT}`",
         )
-    key = (node["ID"], endpoint)
+    folder = cluster_dir()
+    key = (node["ID"], endpoint, str(folder))
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
     if client is None:
-        client = tls_client(endpoint, timeout=timeout)
+        client = tls_client(endpoint, folder=folder, timeout=timeout)
     try:
         _ping(client, f"the engine of swarm node {name} at {endpoint}", deadline)
     except EngineUnavailable:
@@ -551,8 +552,7 @@ def join_cluster(client: docker.DockerClient, node: str, endpoint: str, *, deadl
     name = _node_name(found)
     try:
         _ping(with_tls, f"the engine at {endpoint}", deadline)
-        with_tls.api.timeout = deadline
-        answered = ((with_tls.info().get("Swarm") or {}).get("NodeID")) or ""
+        answered = ((quick_get(with_tls, "/info", deadline).get("Swarm") or {}).get("NodeID")) or ""
     finally:
         with_tls.close()
     if answered != found["ID"]:
