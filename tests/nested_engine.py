@@ -10,7 +10,8 @@ it would receive that work's tasks), and nothing leaves the machine (the engines
 the default bridge).
 
 Everything is torn down at the end, even when a test fails: each worker leaves the swarm and
-its node is removed, then every container and its storage volume is removed.
+its node is removed, then every container and its storage volume is removed. Nested engines
+left by a test process that was killed outright are removed when the next one starts.
 
     with nested_cluster(host_client, cluster_folder) as (manager, worker):
         manager.client      # the manager's engine over TLS (what labs connects to)
@@ -26,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
+import socket
 import tarfile
 import time
 import uuid
@@ -39,6 +42,7 @@ from orchestrator.engine.cluster import ENGINE_PORT, ensure_ca, issue_node_cert,
 
 IMAGE_DIR = Path(__file__).resolve().parent / "images" / "nested-engine"
 TEST_LABEL = "io.labs.test"  # "nested-engine" on its image, containers and volumes
+OWNER_LABEL = "io.labs.test.owner"  # "<hostname>:<pid>" of the test process that started a nested engine
 START_DEADLINE = 120  # seconds for the nested engine to answer over TLS
 JOIN_DEADLINE = 60  # seconds for it to be a ready worker
 
@@ -80,6 +84,24 @@ def ensure_image(client: docker.DockerClient) -> str:
     return tag
 
 
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def reap_orphans(host: docker.DockerClient) -> list[str]:
+    """Remove nested engines whose test process is gone (killed before its teardown ran):
+    only those this machine's processes started, never one whose owner still runs."""
+    removed = []
+    for container in host.containers.list(all=True, filters={"label": f"{TEST_LABEL}=nested-engine"}, ignore_removed=True):
+        machine, _, pid = (container.labels.get(OWNER_LABEL) or "").partition(":")
+        if machine != socket.gethostname() or not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        with contextlib.suppress(NotFound, APIError):
+            container.remove(force=True, v=True)
+            removed.append(container.name)
+    return removed
+
+
 def swarm_node_id(client: docker.DockerClient) -> str:
     return (client.info().get("Swarm") or {}).get("NodeID") or ""
 
@@ -117,6 +139,7 @@ class NestedEngine:
     def start(self) -> None:
         began = time.monotonic()
         tag = ensure_image(self.host)
+        reap_orphans(self.host)
         ensure_ca(self.folder)
         self.timings["image"] = time.monotonic() - began
         began = time.monotonic()
@@ -125,7 +148,7 @@ class NestedEngine:
             name=self.name,
             hostname=self.name,
             detach=True,
-            labels={TEST_LABEL: "nested-engine"},
+            labels={TEST_LABEL: "nested-engine", OWNER_LABEL: _owner()},
             cap_add=["ALL"],
             cap_drop=["SYS_RESOURCE"],
             security_opt=["seccomp=unconfined"],
