@@ -168,7 +168,7 @@ class NestedEngine:
         """Make a swarm with this engine as its manager, and label its node with its endpoint."""
         self.client.swarm.init(advertise_addr=self.address, listen_addr=f"{self.address}:2377")
         self.node_id = swarm_node_id(self.client)
-        join_cluster(self.client, self.node_id, self.endpoint, deadline=10, folder=self.folder)
+        join_cluster(self.client, self.node_id, self.endpoint, deadline=30, folder=self.folder)
 
     def join(self, manager: NestedEngine) -> None:
         """Join ``manager``'s swarm as a worker; the manager labels it with its endpoint."""
@@ -178,7 +178,7 @@ class NestedEngine:
         self.client.swarm.join(remote_addrs=[f"{manager.address}:2377"], join_token=token, advertise_addr=self.address, listen_addr="0.0.0.0:2377")
         self.node_id = _wait("the nested engine's node id", JOIN_DEADLINE, lambda: swarm_node_id(self.client))
         _wait(f"swarm node {self.node_id} ready", JOIN_DEADLINE, lambda: manager.client.api.inspect_node(self.node_id)["Status"]["State"] == "ready")
-        join_cluster(manager.client, self.node_id, self.endpoint, deadline=10, folder=self.folder)
+        join_cluster(manager.client, self.node_id, self.endpoint, deadline=30, folder=self.folder)
         self.timings["join"] = time.monotonic() - began
 
     def cli_env(self) -> dict[str, str]:

@@ -30,6 +30,7 @@ from orchestrator.errors import EngineUnavailable  # noqa: E402
 
 SERVICE_IMAGE = "debian:bookworm"  # loaded into the worker for a labs-labelled service
 RESERVED = 96 * 1024**2
+DEADLINE = 30  # seconds a live engine has to answer: generous, the machine is shared and busy
 
 
 def bounded(seconds: float, call):
@@ -91,7 +92,7 @@ def worker(cluster):
 @pytest.fixture
 def labs_cli(state_dir, cluster):
     """The labs CLI talking to the cluster's manager over TLS."""
-    cli = Labs(state_dir, env={**cluster[0].cli_env(), "LABS_ENGINE_DEADLINE": "5"})
+    cli = Labs(state_dir, env={**cluster[0].cli_env(), "LABS_ENGINE_DEADLINE": str(DEADLINE)})
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # they would replace the cluster CA in requests
         cli.env.pop(name, None)
     return cli
@@ -136,7 +137,7 @@ def test_status_shows_both_nodes_reachable_and_the_seats_that_fit(manager, worke
     # A labs task placed on the worker reserves memory there: fewer seats fit on it now.
     service = _pinned_service(manager, worker, f"labs-test-cluster-{worker.name[-8:]}")
     try:
-        after = bounded(60, lambda: cluster_status(manager, [lab]))
+        after = bounded(DEADLINE * 3, lambda: cluster_status(manager, [lab], deadline=DEADLINE))
         node = next(n for n in after.nodes if n.id == worker.node_id)
         assert (node.labs_tasks, node.reserved_memory_bytes) == (1, RESERVED)
         assert after.labs[0].per_node[worker.node_id] == (node.memory_bytes - RESERVED) // seat_memory(lab)
@@ -164,13 +165,13 @@ def test_init_keeps_the_ca_and_issues_a_node_certificate(cluster, labs_cli, clus
 def test_node_engine_reaches_the_worker_over_tls_and_refuses_without_the_ca(manager, worker, cluster_folder, tmp_path, monkeypatch):
     engine = manager
     own = engine.info()["Swarm"]["NodeID"]
-    assert node_engine(engine, own) is engine
-    client = node_engine(engine, worker.node_id)
+    assert node_engine(engine, own, deadline=DEADLINE) is engine
+    client = node_engine(engine, worker.node_id, deadline=DEADLINE)
     assert client.info()["Swarm"]["NodeID"] == worker.node_id
     assert client.info()["Driver"] == "vfs"  # the nested engine itself, not the host's
-    assert node_engine(engine, worker.node_id) is client  # cached per node
+    assert node_engine(engine, worker.node_id, deadline=DEADLINE) is client  # cached per node
     timeouts = (engine.api.timeout, client.api.timeout)
-    cluster_status(engine)  # asks every node in parallel, with deadlines of its own
+    cluster_status(engine, deadline=DEADLINE)  # asks every node in parallel, with deadlines of its own
     assert (engine.api.timeout, client.api.timeout) == timeouts  # shared clients keep their timeouts
 
     # Another CA: the worker's certificate is not vouched for, and the worker refuses our certificate.
@@ -179,11 +180,11 @@ def test_node_engine_reaches_the_worker_over_tls_and_refuses_without_the_ca(mana
     ensure_ca(stranger)
     monkeypatch.setenv("LABS_CLUSTER_DIR", str(stranger))
     with pytest.raises(EngineUnavailable, match="TLS"):
-        node_engine(engine, worker.node_id, deadline=5)
+        node_engine(engine, worker.node_id, deadline=DEADLINE)
     # No cluster files at all: said plainly.
     monkeypatch.setenv("LABS_CLUSTER_DIR", str(tmp_path / "empty"))
     with pytest.raises(EngineUnavailable, match="cluster TLS files .* missing") as missing:
-        node_engine(engine, worker.node_id, deadline=5)
+        node_engine(engine, worker.node_id, deadline=DEADLINE)
     assert missing.value.code == 4
     monkeypatch.setenv("LABS_CLUSTER_DIR", str(cluster_folder))
 
@@ -205,22 +206,22 @@ def test_node_engine_reaches_the_worker_over_tls_and_refuses_without_the_ca(mana
     forget_node_engines()
     try:
         with pytest.raises(EngineUnavailable, match=f"{worker.name}.*advertises no engine endpoint") as unlabelled:
-            node_engine(engine, worker.node_id)
+            node_engine(engine, worker.node_id, deadline=DEADLINE)
         assert "labs cluster join" in unlabelled.value.fix
     finally:
-        join_cluster(engine, worker.node_id, worker.endpoint, deadline=10)
-    assert node_engine(engine, worker.node_id).ping()
+        join_cluster(engine, worker.node_id, worker.endpoint, deadline=DEADLINE)
+    assert node_engine(engine, worker.node_id, deadline=DEADLINE).ping()
 
     # join refuses an endpoint that is not that node's own engine.
     with pytest.raises(Exception, match="is not swarm node"):
-        join_cluster(engine, own, worker.endpoint, deadline=10)
+        join_cluster(engine, own, worker.endpoint, deadline=DEADLINE)
 
 
 def test_a_worker_that_disappears_is_reported_and_nobody_hangs(engine, cluster, cluster_folder, labs_cli):
     with NestedEngine(engine, cluster_folder) as lost:
         lost.join(cluster[0])
         engine = cluster[0].client  # the manager, from here on
-        assert node_engine(engine, lost.node_id).ping()
+        assert node_engine(engine, lost.node_id, deadline=DEADLINE).ping()
         lost.kill()
 
         # node_engine fails at once with the node's name, not after a long wait.
@@ -229,7 +230,7 @@ def test_a_worker_that_disappears_is_reported_and_nobody_hangs(engine, cluster, 
         assert lost.name in err.value.message and err.value.code == 4
 
         # `labs cluster status` answers, reporting the node unreachable.
-        result, status = bounded(120, lambda: labs_cli.json("cluster", "status", timeout=110))
+        result, status = bounded(DEADLINE * 6, lambda: labs_cli.json("cluster", "status", timeout=DEADLINE * 5))
         assert result.returncode == 0, result.stderr
         node = next(n for n in status["nodes"] if n["id"] == lost.node_id)
         assert not node["reachable"] and lost.name in node["problem"]
@@ -246,7 +247,7 @@ def test_a_worker_that_disappears_is_reported_and_nobody_hangs(engine, cluster, 
 
         assert bounded(100, seen_down), "the manager never marked the killed worker down"
         with pytest.raises(EngineUnavailable, match=f"{lost.name}.* is down"):
-            bounded(30, lambda: node_engine(engine, lost.node_id))
+            bounded(DEADLINE * 2, lambda: node_engine(engine, lost.node_id, deadline=DEADLINE))
         doctor, report = labs_cli.json("doctor", timeout=120)
         swarm = next(f for f in report["findings"] if f["check"] == "swarm")
         assert not swarm["ok"] and lost.name in swarm["detail"]
