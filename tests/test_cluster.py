@@ -251,3 +251,10 @@ def test_a_worker_that_disappears_is_reported_and_nobody_hangs(engine, cluster, 
         doctor, report = labs_cli.json("doctor", timeout=120)
         swarm = next(f for f in report["findings"] if f["check"] == "swarm")
         assert not swarm["ok"] and lost.name in swarm["detail"]
+
+
+@pytest.mark.parametrize("endpoint", ["foo", "tcp://:2376", "tcp://node2:abc", "ssh://node2"])
+def test_an_endpoint_that_is_not_tcp_host_port_is_a_usage_error(labs, endpoint):
+    result = labs("cluster", "join", "node2", "--endpoint", endpoint, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "is not tcp://HOST:PORT" in result.stderr and "Traceback" not in result.stderr

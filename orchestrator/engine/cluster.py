@@ -75,6 +75,13 @@ def tls_client(endpoint: str, *, folder: Path | None = None, timeout: float = 12
     import docker
     from docker.tls import TLSConfig
 
+    parts = urlsplit(endpoint)
+    try:
+        port = parts.port or ENGINE_PORT
+    except ValueError:
+        port = None
+    if parts.scheme != "tcp" or not parts.hostname or port is None:
+        raise UsageError(f"engine endpoint {endpoint!r} is not tcp://HOST:PORT", f"for example tcp://10.0.0.12:{ENGINE_PORT}")
     folder = folder or cluster_dir()
     missing = [name for name in CA_FILES if not (folder / name).is_file()]
     if missing:
@@ -82,11 +89,8 @@ def tls_client(endpoint: str, *, folder: Path | None = None, timeout: float = 12
             f"cannot reach the node engine at {endpoint}: the cluster TLS files {', '.join(missing)} are missing in {folder}",
             "run `labs cluster init` on the manager (or copy its cluster folder here, or set LABS_CLUSTER_DIR)",
         )
-    parts = urlsplit(endpoint)
-    if parts.scheme != "tcp" or not parts.hostname:
-        raise UsageError(f"engine endpoint {endpoint!r} is not tcp://HOST:PORT", f"for example tcp://10.0.0.12:{ENGINE_PORT}")
     tls = TLSConfig(client_cert=(str(folder / "cert.pem"), str(folder / "key.pem")), ca_cert=str(folder / "ca.pem"), verify=True)
-    client = docker.DockerClient(base_url=f"https://{parts.hostname}:{parts.port or ENGINE_PORT}", tls=tls, timeout=timeout, version=NODE_API_VERSION)
+    client = docker.DockerClient(base_url=f"https://{f'[{parts.hostname}]' if ':' in parts.hostname else parts.hostname}:{port}", tls=tls, timeout=timeout, version=NODE_API_VERSION)
     # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA: only the
     # cluster CA may vouch for a node engine (and no proxy stands between labs and a node).
     client.api.trust_env = False
