@@ -137,8 +137,16 @@ def test_status_shows_both_nodes_reachable_and_the_seats_that_fit(manager, worke
     # A labs task placed on the worker reserves memory there: fewer seats fit on it now.
     service = _pinned_service(manager, worker, f"labs-test-cluster-{worker.name[-8:]}")
     try:
-        after = bounded(DEADLINE * 3, lambda: cluster_status(manager, [lab], deadline=DEADLINE))
-        node = next(n for n in after.nodes if n.id == worker.node_id)
+        def placed():  # Swarm assigns the task to the node a moment after the service exists
+            end = time.monotonic() + 60
+            while True:
+                status = cluster_status(manager, [lab], deadline=DEADLINE)
+                node = next(n for n in status.nodes if n.id == worker.node_id)
+                if node.labs_tasks or time.monotonic() > end:
+                    return status, node
+                time.sleep(0.5)
+
+        after, node = bounded(DEADLINE * 4, placed)
         assert (node.labs_tasks, node.reserved_memory_bytes) == (1, RESERVED)
         assert after.labs[0].per_node[worker.node_id] == (node.memory_bytes - RESERVED) // seat_memory(lab)
     finally:
