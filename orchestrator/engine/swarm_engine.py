@@ -346,29 +346,18 @@ class SwarmEngine(DockerEngine):
         return config
 
     # -- removing ------------------------------------------------------------------------
-    def _remove_services(self, services: list) -> int:
+    @staticmethod
+    def _remove_objects(objects: list) -> int:
+        """Remove services or configs; one already gone is not an error. Returns how many went."""
         from docker.errors import NotFound as DockerNotFound
 
         removed = 0
-        for service in services:
+        for item in objects:
             try:
-                service.remove()
+                item.remove()
                 removed += 1
             except DockerNotFound:
                 pass
-        return removed
-
-    def _remove_configs(self, configs: list) -> int:
-        from docker.errors import APIError
-
-        removed = 0
-        for config in configs:
-            try:
-                config.remove()
-                removed += 1
-            except APIError as err:
-                if err.status_code != 404:
-                    raise
         return removed
 
     def remove_instance(self, key: str | None, lab_id: str | None = None, session: str | None = None) -> int:
@@ -389,7 +378,7 @@ class SwarmEngine(DockerEngine):
             return found if keys is None else [c for c in found if c.labels.get(labels.INSTANCE) in keys]
 
         removed = _remove_quietly([c for c in containers() if labels.ANCHOR not in c.labels])  # the lab containers (and probes) first: they live in the anchors' namespaces
-        removed += self._remove_services(self.client.services.list(filters=selector))
+        removed += self._remove_objects(self.client.services.list(filters=selector))
         networks = [n for n in self.client.networks.list(filters=selector) if n.attrs.get("Scope") == "swarm"]
         deadline = time.monotonic() + 60
         while True:  # Swarm removes the anchors' task containers on its own time; the network waits for them
@@ -410,7 +399,7 @@ class SwarmEngine(DockerEngine):
                 raise Conflict(f"{what} of {key or 'a lab'} is still there a minute after its services were removed", "run `labs stop` again in a moment; `docker service ls` shows what Swarm still runs")
             _remove_quietly([c for c in left if labels.ANCHOR not in c.labels])  # anything started meanwhile
             time.sleep(0.5)
-        removed += self._remove_configs(self.client.configs.list(filters=selector))
+        removed += self._remove_objects(self.client.configs.list(filters=selector))
         for client in nodes.values():
             removed += _remove_quietly(client.volumes.list(filters=selector))
         return removed
@@ -419,8 +408,8 @@ class SwarmEngine(DockerEngine):
         """Remove an instance's anchors, containers and completion marker, keeping its network,
         values and claim."""
         removed = _remove_quietly(list(inst.containers.values()))
-        removed += self._remove_services(self.client.services.list(filters=labels.filters(instance=inst.key)))
-        return removed + self._remove_configs(inst.markers)
+        removed += self._remove_objects(self.client.services.list(filters=labels.filters(instance=inst.key)))
+        return removed + self._remove_objects(inst.markers)
 
     def leftovers(self, key: str) -> list[str]:
         """Every service, network, config, and (on any node) container and volume still labelled with ``key``."""
