@@ -31,21 +31,20 @@ def scram(password: str) -> str:
 
 VERIFIER = scram(NEW).replace("$", r"\$")  # inside the shell's double quotes
 
-if host.data.service == "db":
-    server.shell(
-        name="A new role for the app; the old role refused from the app's address",
-        commands=[
-            f"{PSQL} -c \"CREATE ROLE stockroom_v2 LOGIN PASSWORD '{VERIFIER}'\"",
-            f"{PSQL} -c 'GRANT stockroom TO stockroom_v2'",
-            f"ip=$(getent hosts app | cut -d' ' -f1) && sed -i \"1i host all stockroom $ip/32 reject\" {HBA}",
-            "pg_ctlcluster 15 main reload",
-        ],
-    )
-
-files.directory(name="Wait for every service to get here", path="/run/labs", present=True)
-
-if host.data.service == "app":
-    files.line(name="Settings: the new role", path=SETTINGS, line=r"^DATABASE_URL=.*$", replace=f"DATABASE_URL=postgresql://stockroom_v2:{NEW}@db:5432/stockroom")
-    files.line(name="Log at info", path=SETTINGS, line=r"^LOG_LEVEL=.*$", replace="LOG_LEVEL=info")
-    files.file(name="Settings private to the app's user", path=SETTINGS, user="root", group="stockroom", mode="640")
-    server.shell(name="Restart the app", commands=["sv restart stockroom"])
+# Every service collects every operation and `_if=` picks the one that runs it (pyinfra, as labs
+# runs it, keys operations by position): the database changes before the app restarts.
+ON_DB, ON_APP = (lambda: host.data.service == "db"), (lambda: host.data.service == "app")
+server.shell(
+    name="A new role for the app; the old role refused from the app's address",
+    commands=[
+        f"{PSQL} -c \"CREATE ROLE stockroom_v2 LOGIN PASSWORD '{VERIFIER}'\"",
+        f"{PSQL} -c 'GRANT stockroom TO stockroom_v2'",
+        f"ip=$(getent hosts app | cut -d' ' -f1) && sed -i \"1i host all stockroom $ip/32 reject\" {HBA}",
+        "pg_ctlcluster 15 main reload",
+    ],
+    _if=ON_DB,
+)
+files.line(name="Settings: the new role", path=SETTINGS, line=r"^DATABASE_URL=.*$", replace=f"DATABASE_URL=postgresql://stockroom_v2:{NEW}@db:5432/stockroom", _if=ON_APP)
+files.line(name="Log at info", path=SETTINGS, line=r"^LOG_LEVEL=.*$", replace="LOG_LEVEL=info", _if=ON_APP)
+files.file(name="Settings private to the app's user", path=SETTINGS, user="root", group="stockroom", mode="640", _if=ON_APP)
+server.shell(name="Restart the app", commands=["sv restart stockroom"], _if=ON_APP)

@@ -30,14 +30,13 @@ def scram(password: str) -> str:
 
 VERIFIER = scram(NEW).replace("$", r"\$")  # inside the shell's double quotes
 
-if host.data.service == "db":
-    server.shell(
-        name="Set the suffixed password (as a verifier)",
-        commands=[f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -c \"ALTER ROLE stockroom PASSWORD '{VERIFIER}'\""],
-    )
-
-files.directory(name="Wait for every service to get here", path="/run/labs", present=True)
-
-if host.data.service == "app":
-    files.line(name="Settings: the suffixed password", path=SETTINGS, line=r"^DATABASE_URL=.*$", replace=f"DATABASE_URL=postgresql://stockroom:{NEW}@db:5432/stockroom")
-    server.shell(name="Restart the app", commands=["sv restart stockroom"])
+# Every service collects every operation and `_if=` picks the one that runs it (pyinfra, as labs
+# runs it, keys operations by position): the database changes before the app restarts.
+ON_DB, ON_APP = (lambda: host.data.service == "db"), (lambda: host.data.service == "app")
+server.shell(
+    name="Set the suffixed password (as a verifier)",
+    commands=[f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -c \"ALTER ROLE stockroom PASSWORD '{VERIFIER}'\""],
+    _if=ON_DB,
+)
+files.line(name="Settings: the suffixed password", path=SETTINGS, line=r"^DATABASE_URL=.*$", replace=f"DATABASE_URL=postgresql://stockroom:{NEW}@db:5432/stockroom", _if=ON_APP)
+server.shell(name="Restart the app", commands=["sv restart stockroom"], _if=ON_APP)
