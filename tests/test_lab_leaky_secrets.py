@@ -12,6 +12,8 @@ import json
 
 import pytest
 
+from lab_driver import LabDriver
+
 pytestmark = pytest.mark.docker
 
 LAB = "leaky-secrets"
@@ -60,17 +62,6 @@ ALTERNATIVES = {
 }
 
 
-def _check(labs, name: str) -> tuple[int, dict, str]:
-    result, report = labs.json("check", LAB, "--instance", name, timeout=900)
-    return result.returncode, {o["id"]: o for o in report["objectives"]}, result.stdout + result.stderr
-
-
-def _container(engine, name: str, service: str):
-    found = engine.containers.list(filters={"label": [f"io.labs.instance={LAB}.{name}", f"io.labs.service={service}"]})
-    assert len(found) == 1, f"expected one {service} container for {LAB}.{name}, found {len(found)}"
-    return found[0]
-
-
 def _leaked_password(engine, name: str) -> str:
     networks = engine.networks.list(filters={"label": [f"io.labs.instance={LAB}.{name}"]})
     assert len(networks) == 1
@@ -78,25 +69,17 @@ def _leaked_password(engine, name: str) -> str:
 
 
 def test_valid_fixes_other_than_the_reference_pass(labs, lab_instance, instance_name, engine, cpu_load):
-    started = lab_instance(LAB)
-    assert started.returncode == 0, started.stdout + started.stderr
+    lab = LabDriver(labs, LAB, instance_name, lab_instance).start()
     leaked = _leaked_password(engine, instance_name)
 
-    code, objectives, output = _check(labs, instance_name)
+    code, objectives, output = lab.check()
     assert code == 1, output
     assert leaked not in output, "a verdict printed the password itself"
     web = objectives["test_web_serves_no_secret"]["message"]
     assert web.startswith("a database password is still served over HTTP") and "/.env" not in web, web  # discovery: what, never where
 
-    for n, (fix, steps) in enumerate(ALTERNATIVES.items()):
-        if n:
-            reset = labs("reset", LAB, "--instance", instance_name, timeout=900)
-            assert reset.returncode == 0, reset.stdout + reset.stderr
-        for service, script in steps:
-            container = _container(engine, instance_name, service)
-            code, out = container.exec_run(["sh", "-c", script])
-            assert code == 0, f"{fix}: `{script}` in {service} exited {code}: {out.decode('utf-8', 'replace')}"
+    for number, (label, steps) in enumerate(ALTERNATIVES.items()):
+        if number:
+            lab.reset()
         with cpu_load(60):  # both cores busy while the checks run: verdicts, not timings, are tested
-            code, objectives, output = _check(labs, instance_name)
-        assert code == 0, (fix, {oid: o["message"] for oid, o in objectives.items() if not o["passed"]})
-        assert leaked not in output
+            lab.fix_passes(steps, label)
