@@ -385,7 +385,12 @@ class DockerEngine:
             gone.append(network.id)
         if gone:
             firewall.release(gone)  # its egress rules, and any whose bridge vanished
-        return removed + self.remove_resources(self.client.volumes.list(filters=selector))
+        removed += self.remove_resources(self.client.volumes.list(filters=selector))
+        if session is None and (key is not None or lab_id is None):  # images built from a learner's files, by label
+            from orchestrator.engine.builds import remove_built
+
+            removed += remove_built(self.client, key)
+        return removed
 
     def remove_services(self, inst: LabInstance) -> int:
         """Remove an instance's containers and completion marker, keeping its network and values."""
@@ -418,7 +423,9 @@ class DockerEngine:
         found = [f"container {c.name}" for c in self.client.containers.list(all=True, filters=selector, ignore_removed=True)]
         found += [f"network {n.name}" for n in self.client.networks.list(filters=selector)]
         found += [f"volume {v.name}" for v in self.client.volumes.list(filters=selector)]
-        return found
+        from orchestrator.engine.builds import built_leftovers
+
+        return found + built_leftovers(self.client, key)
 
     # -- about the engine ----------------------------------------------------------------
     def egress_guard(self):
