@@ -550,6 +550,7 @@ def doctor(as_json: Json = False):
 
 from orchestrator.cli import authoring  # noqa: E402,F401  (registers validate, new, lint, schema)
 from orchestrator.cli import classroom  # noqa: E402,F401  (registers prepare and images)
+from orchestrator.cli import cluster  # noqa: E402,F401  (registers cluster init, join and status)
 
 
 def _terminate(signum, frame):
