@@ -1,0 +1,216 @@
+"""Objectives for write-a-deploy (a build lab): each test is one objective of `labs check`.
+
+The check never looks at the lab's own target (the learner may have prepared it by hand) and never
+runs the learner's deploy on this machine. It copies /workspace into a FRESH container of the
+pristine workstation image (so the pyinfra that runs is the image's own), starts a FRESH target
+from the pristine target image with a key made for this check, and runs `pyinfra -y` there with
+an inventory of its own: host data with values made up on every check. The site is asked from a
+pristine probe on the lab network, with a fresh request id the orders app must sign with the
+token (a canned answer cannot); the change counts are pyinfra's own results table.
+"""
+
+import json
+import secrets
+
+import pytest
+
+DEPLOY = "/workspace/deploy.py"
+PYINFRA = "/opt/pyinfra/bin/pyinfra"  # the workstation image's own, in a fresh container
+RUN_TIMEOUT = 150
+
+RUN_SCRIPT = r"""
+umask 077
+mkdir -p /tmp/labs-check
+printf '%s' "$LABS_KEY" > /tmp/labs-check/key
+printf '%s' "$LABS_INVENTORY" > /tmp/labs-check/inventory.py
+cd /workspace || exit 90
+exec "$LABS_PYINFRA" -y /tmp/labs-check/inventory.py deploy.py
+"""
+
+SITE_PROBE = r"""
+import json, sys, urllib.error, urllib.request
+host, name, trace = sys.argv[1:4]
+out = {}
+for path in ("/", "/api/orders"):
+    request = urllib.request.Request("http://" + host + path, headers={"Host": name, "X-Request-Id": trace})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            out[path] = [answer.status, answer.read(65536).decode("utf-8", "replace")]
+    except urllib.error.HTTPError as err:
+        out[path] = [err.code, err.read(4096).decode("utf-8", "replace")]
+    except Exception as err:
+        out[path] = [None, type(err).__name__ + ": " + str(err)]
+print(json.dumps(out))
+"""
+
+
+def _key_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    return private, public + " labs-check\n"
+
+
+def _results(output: str) -> dict[str, tuple[str, str, str]] | None:
+    """pyinfra's results table: operation -> (success, error, no change) counts ('-' for none);
+    None when the run printed no table."""
+    lines = output.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "--> Results:")
+    except StopIteration:
+        return None
+    rows: dict[str, tuple[str, str, str]] = {}
+    for line in lines[start + 2:]:
+        cells = [cell for cell in line.strip().split("  ") if cell.strip()]
+        if len(cells) < 5 or cells[0].strip() == "Grand total":
+            break
+        name = cells[0].strip()
+        rows[name if name not in rows else f"{name} ({len(rows)})"] = tuple(c.strip() for c in cells[-3:])
+    return rows
+
+
+def _tail(text: str, lines: int = 6) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " / ".join(line.strip() for line in kept) or "(no output)"
+
+
+class _Deployment:
+    """One trial of the learner's deploy on a fresh target: what each step saw (None: fine)."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.data = {
+            "orders_token": secrets.token_hex(12),
+            "orders_port": 8200 + secrets.randbelow(700),
+            "server_name": f"orders-{secrets.token_hex(3)}.lab.internal",
+        }
+        self.first = self.second = self.after_second = self.after_restart = None
+        self.changed: list[str] = []
+        self.missing = None
+
+    def _run(self, target) -> tuple[str | None, dict | None]:
+        """Run the deploy once from a fresh workstation; (problem, results table)."""
+        inventory = "hosts = [(%r, %r)]\n" % (target.name, {"ssh_user": "root", "ssh_key": "/tmp/labs-check/key", **self.data})
+        run = self.lab.probe(
+            ["sh", "-c", RUN_SCRIPT],
+            image="workstation",
+            service="workstation",
+            copy={"/workspace": "workstation:/workspace"},
+            env={"LABS_KEY": self.private, "LABS_INVENTORY": inventory, "LABS_PYINFRA": PYINFRA},
+            timeout=RUN_TIMEOUT,
+        )
+        if run.timed_out:
+            return f"`pyinfra -y INVENTORY deploy.py` did not finish within {RUN_TIMEOUT} s (last lines: {_tail(run.output)})", None
+        table = _results(run.output)
+        if run.exit_code != 0:
+            return f"`pyinfra -y INVENTORY deploy.py` exited with {run.exit_code}: {_tail(run.output)}", table
+        if table is None:
+            return f"pyinfra printed no results table: {_tail(run.output)}", None
+        failed = [name for name, (_, error, _) in table.items() if error != "-"]
+        if failed:
+            return f"pyinfra reports errors in: {', '.join(failed)}", table
+        return None, table
+
+    def _site(self, target) -> str | None:
+        """What is wrong with the site on ``target`` as a client on the lab network sees it."""
+        trace = self.lab.trace_id()
+        name = self.data["server_name"]
+        probe = self.lab.probe(["python3", "-c", SITE_PROBE, target.name, name, trace], image="probe", timeout=30)
+        try:
+            seen = json.loads(probe.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return f"the site probe failed: {_tail(probe.output)}"
+        status, body = seen["/"]
+        if status != 200:
+            return f"GET http://{name}/ (port 80) answered {status or 'nothing'}: {body.strip()[:120]} — look at nginx's site for that name"
+        if name not in body or "{{" in body:
+            return f"GET http://{name}/ answered a page without the site's name in it ({body.strip()[:80]!r}…) — the front page is files/index.html.j2 rendered with server_name"
+        status, body = seen["/api/orders"]
+        if status != 200:
+            return f"GET http://{name}/api/orders answered {status or 'nothing'}: {body.strip()[:120]} — is the orders app running, and does nginx pass /api/ to its port?"
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return f"GET http://{name}/api/orders did not answer JSON from the orders app: {body.strip()[:120]!r}"
+        import hashlib
+        import hmac
+
+        token = self.data["orders_token"]
+        proof = hmac.new(token.encode(), trace.encode(), hashlib.sha256).hexdigest()
+        if answer.get("token") != token:
+            return f"/api/orders answered token {answer.get('token')!r}, not the orders_token of the check's host data — the app's config comes from host data"
+        if answer.get("request_id") != trace or answer.get("proof") != proof:
+            return "/api/orders did not answer this request live from the orders app (its request id and proof do not match) — nginx must pass /api/ to the app"
+        if answer.get("user") in (None, "root"):
+            return f"the orders app runs as {answer.get('user') or 'an unknown user'}, not its own unprivileged user"
+        return None
+
+    def _serves(self, target, seconds: float, what: str) -> str | None:
+        problems = []
+
+        def fine():
+            problems.append(self._site(target))
+            return problems[-1] is None
+
+        self.lab.wait_for(fine, what=what, seconds=seconds, every=1.0)
+        return problems[-1]
+
+    def run(self):
+        deploy = self.lab.read_file("workstation", DEPLOY)
+        if deploy is None or deploy.kind != "file":
+            self.missing = f"there is no {DEPLOY} yet — the ticket asks for your pyinfra deploy there (see /workspace/README)"
+            return self
+        self.private, public = _key_pair()
+        with self.lab.fresh_service("target", files={"/root/.ssh/authorized_keys": (public.encode(), 0o600)}) as target:
+            self.first, _ = self._run(target)
+            if self.first is None:
+                self.first = self._serves(target, 12, "waiting for the site after the first run")
+            if self.first is not None:
+                return self
+            self.second, table = self._run(target)
+            if self.second is None:
+                self.changed = [name for name, (success, _, _) in (table or {}).items() if success != "-"]
+                self.after_second = self._serves(target, 8, "waiting for the site after the second run")
+            target.restart()
+            self.after_restart = self._serves(target, 15, "waiting for the site after the restart")
+        return self
+
+
+@pytest.fixture(scope="module")
+def deployment(lab):
+    return _Deployment(lab).run()
+
+
+def _first_run_ok(deployment):
+    assert deployment.missing is None, deployment.missing
+    assert deployment.first is None, f"on the first run on a fresh host, {deployment.first}"
+
+
+@pytest.mark.stage("build")
+@pytest.mark.budget(150)
+def test_first_run_builds_the_server(deployment):
+    """One run of your deploy turns a fresh host into the orders web server"""
+    _first_run_ok(deployment)
+
+
+@pytest.mark.stage("idempotent")
+@pytest.mark.budget(40)
+def test_second_run_changes_nothing(deployment):
+    """A second run of your deploy changes nothing, and the site still answers"""
+    _first_run_ok(deployment)
+    assert deployment.second is None, f"on the second run, {deployment.second}"
+    assert not deployment.changed, (f"the second run changed something: {', '.join(deployment.changed)} "
+                                    "(pyinfra's results table, Success column) — each of these runs every time")
+    assert deployment.after_second is None, f"after the second run, {deployment.after_second}"
+
+
+@pytest.mark.stage("persist")
+@pytest.mark.budget(30)
+def test_site_survives_restart(deployment):
+    """The site comes back by itself after the host restarts"""
+    _first_run_ok(deployment)
+    assert deployment.after_restart is None, (f"after the fresh host restarted, {deployment.after_restart} "
+                                              "— after a restart only runsvdir and sshd start")
