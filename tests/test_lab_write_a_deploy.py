@@ -1,0 +1,148 @@
+"""write-a-deploy end to end: a fresh environment is not already built, two deploys other than the
+reference one pass every objective (the shipped shortcuts are proven to fail by `labs validate`'s
+shortcuts phase), the fresh targets a check makes are gone when it ends, and nothing of the
+learner's deploy runs on this machine: its Python and pyinfra's local commands run in a fresh
+workstation container, its operations on a fresh target.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+LAB = "write-a-deploy"
+ALL = {"test_first_run_builds_the_server", "test_second_run_changes_nothing", "test_site_survives_restart"}
+
+# Everything from templates in the workspace, services enabled with files.link (runsvdir notices
+# the link by itself) and restarted with guarded shell commands, the site in conf.d.
+TEMPLATES_DEPLOY = r'''"""The orders web server from templates, enabled with links."""
+from pyinfra import host
+from pyinfra.operations import files, server
+from pyinfra.operations.util import any_changed
+
+data = dict(token=host.data.orders_token, port=host.data.orders_port, server_name=host.data.server_name)
+server.user(name="orders", user="orders", system=True, shell="/usr/sbin/nologin")
+app = files.put(name="app", src="files/orders.py", dest="/usr/local/lib/orders.py", mode="644")
+config = files.template(name="config", src="files/orders.conf.j2", dest="/etc/orders.conf", group="orders", mode="640", **data)
+files.directory(name="sv orders", path="/etc/sv/orders")
+run = files.template(name="run orders", src="files/run-orders.j2", dest="/etc/sv/orders/run", mode="755")
+files.link(name="enable orders", path="/etc/service/orders", target="/etc/sv/orders")
+server.shell(name="restart orders", commands=["sv restart orders || true"], _if=any_changed(app, config, run))
+files.directory(name="docroot", path="/var/www/orders")
+files.template(name="page", src="files/index.html.j2", dest="/var/www/orders/index.html", mode="644", **data)
+site = files.template(name="site", src="files/site.j2", dest="/etc/nginx/conf.d/orders.conf", mode="644", **data)
+files.directory(name="sv nginx", path="/etc/sv/nginx")
+nginx_run = files.put(name="run nginx", src="files/run-nginx", dest="/etc/sv/nginx/run", mode="755")
+files.link(name="enable nginx", path="/etc/service/nginx", target="/etc/sv/nginx")
+server.shell(name="reload nginx", commands=["sv hup nginx || true"], _if=any_changed(site, nginx_run))
+'''
+TEMPLATES_FILES = {
+    "orders.conf.j2": "port = {{ port }}\ntoken = {{ token }}\n",
+    "run-orders.j2": "#!/bin/sh\nexec 2>&1\nexport ORDERS_CONFIG=/etc/orders.conf\nexec chpst -u orders python3 /usr/local/lib/orders.py\n",
+    "run-nginx": "#!/bin/sh\nexec 2>&1\nexec nginx -g 'daemon off;'\n",
+    "site.j2": (
+        "server {\n  listen 80;\n  server_name {{ server_name }};\n  root /var/www/orders;\n"
+        "  location /api/ { proxy_pass http://127.0.0.1:{{ port }}; }\n}\n"
+    ),
+}
+
+# Inline content (files.put from strings), pyinfra's runit operations for both services, the
+# app's config in an environment-style folder of its own.
+INLINE_DEPLOY = r'''"""The orders web server from inline content, with pyinfra's runit operations."""
+from io import StringIO
+from pyinfra import host
+from pyinfra.operations import files, runit, server
+from pyinfra.operations.util import any_changed
+
+port, token, name = host.data.orders_port, host.data.orders_token, host.data.server_name
+server.group(name="group", group="orders", system=True)
+server.user(name="user", user="orders", group="orders", system=True, shell="/usr/sbin/nologin")
+files.directory(name="home", path="/srv/orders-app", mode="755")
+app = files.put(name="app", src="files/orders.py", dest="/srv/orders-app/app.py")
+config = files.put(name="config", src=StringIO(f"# orders\nport = {port}\ntoken = {token}\n"), dest="/srv/orders-app/orders.conf", user="root", group="orders", mode="640")
+files.directory(name="sv", path="/etc/sv/orders-app")
+run = files.put(name="run", src=StringIO("#!/bin/sh\nexec 2>&1\nORDERS_CONFIG=/srv/orders-app/orders.conf exec chpst -u orders python3 -u /srv/orders-app/app.py\n"), dest="/etc/sv/orders-app/run", mode="755")
+runit.service(name="app on", service="orders-app", svdir="/etc/service")
+runit.service(name="app restart", service="orders-app", svdir="/etc/service", restarted=True, _if=any_changed(app, config, run))
+files.put(name="page", src=StringIO(f"<h1>Orders at {name}</h1>\n"), dest="/var/www/html/orders.html", mode="644")
+site = files.put(name="site", src=StringIO(
+    "server { listen 80; server_name %s; root /var/www/html; index orders.html;\n"
+    "  location /api/ { proxy_pass http://127.0.0.1:%s; } }\n" % (name, port)),
+    dest="/etc/nginx/sites-enabled/orders", mode="644")
+files.directory(name="sv nginx", path="/etc/sv/nginx")
+nginx_run = files.put(name="nginx run", src=StringIO("#!/bin/sh\nexec nginx -g 'daemon off;' 2>&1\n"), dest="/etc/sv/nginx/run", mode="755")
+runit.service(name="nginx on", service="nginx", svdir="/etc/service")
+runit.service(name="nginx reload", service="nginx", svdir="/etc/service", reloaded=True, _if=any_changed(site, nginx_run))
+'''
+
+# Tries to reach this machine every way a deploy's code can: its own Python at import time and
+# pyinfra's local commands, both writing to a path here; then stops with what it saw, so the
+# check's verdict shows where it ran.
+ESCAPE_DEPLOY = r'''"""A deploy that tries to write on the machine running `labs check`."""
+import os, socket
+from pyinfra import local
+
+os.makedirs(os.path.dirname(MARK), exist_ok=True)
+with open(MARK + "-python", "w") as mark:
+    mark.write("written by the deploy's python\n")
+local.shell(f"touch {MARK}-local")
+found = [p for p in (MARK + "-python", MARK + "-local") if os.path.exists(p)]
+raise SystemExit(f"ESCAPE-REPORT wrote {len(found)} marks on host {socket.gethostname()}")
+'''
+
+
+def _write(labs, name: str, path: str, content: str) -> None:
+    done = labs("shell", LAB, "workstation", "--instance", name, "--", "sh", "-c", f"mkdir -p /workspace/files && cat > {path}", input=content)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _check(labs, name: str) -> tuple[set[str], dict]:
+    result, report = labs.json("check", LAB, "--instance", name, timeout=600)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    objectives = {o["id"]: o for o in report["objectives"]}
+    return {oid for oid, o in objectives.items() if not o["passed"]}, objectives
+
+
+def _no_fresh_containers_left(engine, name: str) -> None:
+    left = [c.name for c in engine.containers.list(all=True, filters={"label": [f"io.labs.instance={LAB}.{name}", "io.labs.probe=true"]})]
+    assert left == [], f"the check left its fresh containers behind: {left}"
+
+
+def test_fresh_environment_is_not_already_built(labs, lab_instance, instance_name):
+    assert lab_instance(LAB).returncode == 0
+    failing, objectives = _check(labs, instance_name)
+    assert failing == ALL
+    assert "/workspace/deploy.py" in objectives["test_first_run_builds_the_server"]["message"]
+
+
+@pytest.mark.parametrize("variant", ["templates-and-links", "inline-and-runit-ops"])
+def test_other_valid_deploys_pass(labs, lab_instance, instance_name, engine, variant):
+    assert lab_instance(LAB).returncode == 0
+    if variant == "templates-and-links":
+        for file, content in TEMPLATES_FILES.items():
+            _write(labs, instance_name, f"/workspace/files/{file}", content)
+        _write(labs, instance_name, "/workspace/deploy.py", TEMPLATES_DEPLOY)
+    else:
+        _write(labs, instance_name, "/workspace/deploy.py", INLINE_DEPLOY)
+    failing, objectives = _check(labs, instance_name)
+    assert failing == set(), {oid: objectives[oid]["message"] for oid in failing}
+    _no_fresh_containers_left(engine, instance_name)
+
+
+def test_the_deploy_never_runs_on_this_machine(labs, lab_instance, instance_name, engine, tmp_path):
+    mark = str(tmp_path / "escape" / "mark")
+    assert lab_instance(LAB).returncode == 0
+    _write(labs, instance_name, "/workspace/deploy.py", f"MARK = {mark!r}\n" + ESCAPE_DEPLOY)
+    failing, objectives = _check(labs, instance_name)
+    assert failing == ALL
+    verdict = objectives["test_first_run_builds_the_server"]["message"]
+    # It ran, and its writes landed (in the fresh workstation container the check made) ...
+    assert "ESCAPE-REPORT wrote 2 marks on host" in verdict, verdict
+    ran_on = verdict.split("ESCAPE-REPORT wrote 2 marks on host", 1)[1].split()[0]
+    assert ran_on != socket.gethostname(), verdict
+    # ... never here.
+    assert not (tmp_path / "escape").exists(), "the learner's deploy wrote on the machine running labs check"
+    _no_fresh_containers_left(engine, instance_name)
