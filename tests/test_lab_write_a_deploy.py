@@ -14,7 +14,7 @@ import pytest
 pytestmark = pytest.mark.docker
 
 LAB = "write-a-deploy"
-ALL = {"test_first_run_builds_the_server", "test_second_run_changes_nothing", "test_site_survives_restart"}
+ALL = {"test_lab_target_built", "test_first_run_builds_the_server", "test_second_run_changes_nothing", "test_site_survives_restart"}
 
 # Everything from templates in the workspace, services enabled with files.link (runsvdir notices
 # the link by itself) and restarted with guarded shell commands, the site in conf.d.
@@ -127,6 +127,8 @@ def test_other_valid_deploys_pass(labs, lab_instance, instance_name, engine, var
         _write(labs, instance_name, "/workspace/deploy.py", TEMPLATES_DEPLOY)
     else:
         _write(labs, instance_name, "/workspace/deploy.py", INLINE_DEPLOY)
+    tried = labs("shell", LAB, "workstation", "--instance", instance_name, "--", "sh", "-c", "cd /workspace && pyinfra -y inventory.py deploy.py", timeout=300)
+    assert tried.returncode == 0, tried.stdout[-2000:] + tried.stderr[-2000:]
     failing, objectives = _check(labs, instance_name)
     assert failing == set(), {oid: objectives[oid]["message"] for oid in failing}
     _no_fresh_containers_left(engine, instance_name)

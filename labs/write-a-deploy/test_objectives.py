@@ -5,7 +5,7 @@ runs the learner's deploy on this machine. It copies /workspace into a FRESH con
 pristine workstation image (so the pyinfra that runs is the image's own), starts a FRESH target
 from the pristine target image with a key made for this check, and runs `pyinfra -y` there with
 an inventory of its own: host data with values made up on every check. The site is asked from a
-pristine probe on the lab network, with a fresh request id the orders app must sign with the
+pristine probe on the lab network (first of the lab's own target, where the learner tries it), with a fresh request id the orders app must sign with the
 token (a canned answer cannot); the change counts are pyinfra's own results table.
 """
 
@@ -15,6 +15,7 @@ import secrets
 import pytest
 
 DEPLOY = "/workspace/deploy.py"
+TRY_NAME = "orders.lab.internal"  # the server_name in the inventory setup.py writes
 PYINFRA = "/opt/pyinfra/bin/pyinfra"  # the workstation image's own, in a fresh container
 RUN_TIMEOUT = 150
 
@@ -77,6 +78,54 @@ def _tail(text: str, lines: int = 6) -> str:
     return " / ".join(line.strip() for line in kept) or "(no output)"
 
 
+def _site(lab, host: str, data: dict) -> str | None:
+    """What is wrong with the orders site on ``host`` as a client on the lab network sees it
+    (None: it answers as the orders web server with ``data``)."""
+    trace = lab.trace_id()
+    name = data["server_name"]
+    probe = lab.probe(["python3", "-c", SITE_PROBE, host, name, trace], image="probe", timeout=30)
+    try:
+        seen = json.loads(probe.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return f"the site probe failed: {_tail(probe.output)}"
+    status, body = seen["/"]
+    if status != 200:
+        return f"GET http://{name}/ (port 80) answered {status or 'nothing'}: {body.strip()[:120]} — look at nginx's site for that name"
+    if name not in body or "{{" in body:
+        return f"GET http://{name}/ answered a page without the site's name in it ({body.strip()[:80]!r}…) — the front page is files/index.html.j2 rendered with server_name"
+    status, body = seen["/api/orders"]
+    if status != 200:
+        return f"GET http://{name}/api/orders answered {status or 'nothing'}: {body.strip()[:120]} — is the orders app running, and does nginx pass /api/ to its port?"
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return f"GET http://{name}/api/orders did not answer JSON from the orders app: {body.strip()[:120]!r}"
+    import hashlib
+    import hmac
+
+    token = data["orders_token"]
+    proof = hmac.new(token.encode(), trace.encode(), hashlib.sha256).hexdigest()
+    if answer.get("token") != token:
+        return f"/api/orders answered token {answer.get('token')!r}, not the orders_token of the host data ({token[:6]}…) — the app's config comes from host data"
+    if answer.get("request_id") != trace or answer.get("proof") != proof:
+        return "/api/orders did not answer this request live from the orders app (its request id and proof do not match) — nginx must pass /api/ to the app"
+    if answer.get("user") in (None, "root"):
+        return f"the orders app runs as {answer.get('user') or 'an unknown user'}, not its own unprivileged user"
+    return None
+
+
+def _serves(lab, host: str, data: dict, seconds: float, what: str) -> str | None:
+    """``_site`` until it is fine or ``seconds`` pass (the services may still be starting)."""
+    problems = []
+
+    def fine():
+        problems.append(_site(lab, host, data))
+        return problems[-1] is None
+
+    lab.wait_for(fine, what=what, seconds=seconds, every=1.0)
+    return problems[-1]
+
+
 class _Deployment:
     """One trial of the learner's deploy on a fresh target: what each step saw (None: fine)."""
 
@@ -115,48 +164,10 @@ class _Deployment:
         return None, table
 
     def _site(self, target) -> str | None:
-        """What is wrong with the site on ``target`` as a client on the lab network sees it."""
-        trace = self.lab.trace_id()
-        name = self.data["server_name"]
-        probe = self.lab.probe(["python3", "-c", SITE_PROBE, target.name, name, trace], image="probe", timeout=30)
-        try:
-            seen = json.loads(probe.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            return f"the site probe failed: {_tail(probe.output)}"
-        status, body = seen["/"]
-        if status != 200:
-            return f"GET http://{name}/ (port 80) answered {status or 'nothing'}: {body.strip()[:120]} — look at nginx's site for that name"
-        if name not in body or "{{" in body:
-            return f"GET http://{name}/ answered a page without the site's name in it ({body.strip()[:80]!r}…) — the front page is files/index.html.j2 rendered with server_name"
-        status, body = seen["/api/orders"]
-        if status != 200:
-            return f"GET http://{name}/api/orders answered {status or 'nothing'}: {body.strip()[:120]} — is the orders app running, and does nginx pass /api/ to its port?"
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            return f"GET http://{name}/api/orders did not answer JSON from the orders app: {body.strip()[:120]!r}"
-        import hashlib
-        import hmac
-
-        token = self.data["orders_token"]
-        proof = hmac.new(token.encode(), trace.encode(), hashlib.sha256).hexdigest()
-        if answer.get("token") != token:
-            return f"/api/orders answered token {answer.get('token')!r}, not the orders_token of the check's host data — the app's config comes from host data"
-        if answer.get("request_id") != trace or answer.get("proof") != proof:
-            return "/api/orders did not answer this request live from the orders app (its request id and proof do not match) — nginx must pass /api/ to the app"
-        if answer.get("user") in (None, "root"):
-            return f"the orders app runs as {answer.get('user') or 'an unknown user'}, not its own unprivileged user"
-        return None
+        return _site(self.lab, target.name, self.data)
 
     def _serves(self, target, seconds: float, what: str) -> str | None:
-        problems = []
-
-        def fine():
-            problems.append(self._site(target))
-            return problems[-1] is None
-
-        self.lab.wait_for(fine, what=what, seconds=seconds, every=1.0)
-        return problems[-1]
+        return _serves(self.lab, target.name, self.data, seconds, what)
 
     def run(self):
         deploy = self.lab.read_file("workstation", DEPLOY)
@@ -167,7 +178,7 @@ class _Deployment:
         with self.lab.fresh_service("target", files={"/root/.ssh/authorized_keys": (public.encode(), 0o600)}) as target:
             self.first, _ = self._run(target)
             if self.first is None:
-                self.first = self._serves(target, 12, "waiting for the site after the first run")
+                self.first = self._serves(target, 10, "waiting for the site after the first run")
             if self.first is not None:
                 return self
             self.second, table = self._run(target)
@@ -187,6 +198,16 @@ def deployment(lab):
 def _first_run_ok(deployment):
     assert deployment.missing is None, deployment.missing
     assert deployment.first is None, f"on the first run on a fresh host, {deployment.first}"
+
+
+@pytest.mark.stage("try")
+@pytest.mark.budget(20)
+def test_lab_target_built(lab):
+    """Your deploy has built the lab's own target (with /workspace/inventory.py as the lab made it)"""
+    data = {"server_name": TRY_NAME, "orders_token": lab.values["try_token"]}
+    problem = _serves(lab, "target", data, 3, "asking the lab's target")
+    assert problem is None, (f"on the lab's target, {problem} — run your deploy against it: "
+                             "`cd /workspace && pyinfra -y inventory.py deploy.py`")
 
 
 @pytest.mark.stage("build")

@@ -6,7 +6,7 @@ from io import StringIO
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.operations import files
+from pyinfra.operations import files, server
 
 REFERENCE = (Path(__file__).parent.parent / "files" / "deploy.py").read_text()
 DEPLOY = REFERENCE.replace("server_name=SERVER_NAME, port=PORT)", "server_name=SERVER_NAME, port=PORT, token=TOKEN)")
@@ -25,3 +25,4 @@ SITE = """server {
 if host.data.service == "workstation":
     files.put(name="A deploy with a canned API", src=StringIO(DEPLOY), dest="/workspace/deploy.py", mode="644")
     files.put(name="A site that answers for the app", src=StringIO(SITE), dest="/workspace/files/orders-site.j2", mode="644")
+    server.shell(name="Tried on the lab's target", commands=["cd /workspace && pyinfra -y inventory.py deploy.py"])

@@ -6,7 +6,7 @@ from io import StringIO
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.operations import files
+from pyinfra.operations import files, server
 
 REFERENCE = (Path(__file__).parent.parent / "files" / "deploy.py").read_text()
 STARTS = {
@@ -24,3 +24,4 @@ for title, replacement in STARTS.items():
 if host.data.service == "workstation":
     files.put(name="A deploy that starts things by hand", src=StringIO(DEPLOY), dest="/workspace/deploy.py", mode="644")
     files.put(name="The site's template", src=str(Path(__file__).parent.parent / "files" / "orders-site.j2"), dest="/workspace/files/orders-site.j2", mode="644")
+    server.shell(name="Tried on the lab's target", commands=["cd /workspace && pyinfra -y inventory.py deploy.py"])

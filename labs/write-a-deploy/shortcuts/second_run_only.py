@@ -6,13 +6,13 @@ from io import StringIO
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.operations import files
+from pyinfra.operations import files, server
 
 REFERENCE = (Path(__file__).parent.parent / "files" / "deploy.py").read_text()
 DEPLOY = REFERENCE.replace("from pyinfra import host\n", "from pyinfra import host\nfrom pyinfra.facts.files import File\n")
-for service, title in (("orders", "App supervised and running"), ("nginx", "nginx supervised and running")):
-    DEPLOY = DEPLOY.replace(f'runit.service(name="{title}"', f'if host.get_fact(File, path="/etc/sv/{service}/run"):\n    runit.service(name="{title}"')
+DEPLOY = DEPLOY.replace("runit.service(", 'if host.get_fact(File, path="/etc/sv/orders/run"): runit.service(')
 
 if host.data.service == "workstation":
     files.put(name="A deploy that needs two runs", src=StringIO(DEPLOY), dest="/workspace/deploy.py", mode="644")
     files.put(name="The site's template", src=str(Path(__file__).parent.parent / "files" / "orders-site.j2"), dest="/workspace/files/orders-site.j2", mode="644")
+    server.shell(name="Tried on the lab's target until it worked", commands=["cd /workspace && pyinfra -y inventory.py deploy.py && pyinfra -y inventory.py deploy.py"])
