@@ -148,3 +148,37 @@ def test_the_deploy_never_runs_on_this_machine(labs, lab_instance, instance_name
     # ... never here.
     assert not (tmp_path / "escape").exists(), "the learner's deploy wrote on the machine running labs check"
     _no_fresh_containers_left(engine, instance_name)
+
+
+def test_fresh_service_is_confined_labelled_and_removed(labs, lab_instance, instance_name, engine):
+    """lab.fresh_service: a new container of a service's pristine image with planted files, on the
+    lab network, confined like the service, never counted as a service, removed when the check is
+    done, and by `labs stop` when a check died holding one."""
+    from checks.context import LabContext
+    from orchestrator.catalog import Catalog
+    from orchestrator.engine.fresh import create_fresh_copy
+    from orchestrator.engine.instances import get_instance
+
+    assert lab_instance(LAB).returncode == 0
+    instance = get_instance(engine, LAB, instance_name)
+    lab = LabContext(engine, instance, Catalog.from_env().get(LAB))
+    service = instance.containers["target"]
+    with lab.fresh_service("target", files={"/root/.ssh/authorized_keys": (b"planted\n", 0o600)}) as fresh:
+        planted = fresh.read_file("/root/.ssh/authorized_keys")
+        assert (planted.content, planted.mode) == (b"planted\n", 0o600)
+        fresh.container.reload()
+        host = fresh.container.attrs["HostConfig"]
+        assert fresh.container.attrs["Image"] == service.attrs["Image"]
+        assert sorted(host["CapAdd"]) == sorted(service.attrs["HostConfig"]["CapAdd"]) and host["CapDrop"] == ["ALL"]
+        assert host["Memory"] == service.attrs["HostConfig"]["Memory"] and not host["Privileged"]
+        assert fresh.container.labels["io.labs.probe"] == "true"
+        assert fresh.container.labels["io.labs.instance"] == f"{LAB}.{instance_name}"
+        assert instance.network.name in fresh.container.attrs["NetworkSettings"]["Networks"]
+        reached = lab.probe(["python3", "-c", f"import socket; socket.create_connection(({fresh.name!r}, 22), timeout=5)"], image="probe")
+        assert reached.ok, reached.output
+        status, _ = labs.json("status", LAB)
+        assert fresh.name not in status.stdout, "a fresh copy must never be counted as a service"
+    _no_fresh_containers_left(engine, instance_name)
+    left_behind = create_fresh_copy(instance, service)  # as if a check died holding it
+    assert labs("stop", LAB, "--instance", instance_name).returncode == 0
+    assert not engine.containers.list(all=True, filters={"id": left_behind.id})
