@@ -16,13 +16,23 @@ def saw(what: str, where: str) -> str:
     return f"{what} — look at {where}"
 
 
+def poll(probe: Callable[[], object], done: Callable[[object], bool], seconds: float, interval: float,
+         on_wait: Callable[[float], None] | None = None):
+    """The one polling loop of the checks: call ``probe`` until ``done(answer)`` or ``seconds``
+    pass, and return its last answer; ``on_wait(elapsed)`` hears each wait (a live line)."""
+    started = time.monotonic()
+    while True:
+        answer = probe()
+        elapsed = time.monotonic() - started
+        if done(answer) or elapsed >= seconds:
+            return answer
+        if on_wait is not None:
+            on_wait(elapsed)
+        time.sleep(min(interval, max(0.0, seconds - elapsed)))
+
+
 def eventually(probe: Callable[[], str | None], seconds: float = 15.0, interval: float = 0.3) -> str | None:
     """Run ``probe`` (which returns a problem, or None when all is well) until it finds no
     problem or ``seconds`` pass; return its last answer. Services take a moment to come back
     after a restart: a grace period, instead of failing on the first refused connection."""
-    deadline = time.monotonic() + seconds
-    while True:
-        problem = probe()
-        if problem is None or time.monotonic() > deadline:
-            return problem
-        time.sleep(interval)
+    return poll(probe, lambda problem: problem is None, seconds, interval)

@@ -41,17 +41,13 @@ class LabContext:
     def wait_for(self, probe, *, what: str, seconds: float, every: float = 1.0):
         """Call ``probe()`` until it returns something truthy or ``seconds`` pass; returns its
         last answer. While it waits, the learner sees a live line ("what… 23 s of 75 s")."""
-        import time
+        from checks import poll
 
-        started = time.monotonic()
-        while True:
-            answer = probe()
-            elapsed = time.monotonic() - started
-            if answer or elapsed >= seconds:
-                return answer
+        def say(elapsed: float):
             if self.progress is not None:
                 self.progress(f"{what}… {elapsed:.0f} s of {seconds:.0f} s")
-            time.sleep(min(every, max(0.0, seconds - elapsed)))
+
+        return poll(probe, bool, seconds, every, say)
 
     @property
     def values(self) -> dict[str, str]:

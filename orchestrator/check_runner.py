@@ -243,16 +243,18 @@ def run_suite(lab: Lab, key: str, context=None, extra_args: list[str] | None = N
     return report
 
 
-def run_checks(lab: Lab, instance: LabInstance, *, progress=None, reveal: bool = False, record: bool = True) -> CheckReport:
+def run_checks(lab: Lab, instance: LabInstance, *, progress=None, reveal: bool = False, record: bool = True,
+               first_failure: bool = False) -> CheckReport:
     """Check a running instance of ``lab``: one verdict per objective of its suite, kept in
-    the history of attempts unless ``record`` is false (validation)."""
+    the history of attempts unless ``record`` is false (validation). ``first_failure`` stops
+    at the first failing objective (validation only needs to know that one fails)."""
     from checks.context import LabContext
     from orchestrator.engine.client import connect
 
     # Reuse the connection the instance was found with; connect only for an instance with no containers.
     client = next(iter(instance.containers.values())).client if instance.containers else connect()
     context = LabContext(client, instance, lab)
-    report = run_suite(lab, instance.key, context, progress=progress, reveal=reveal)
+    report = run_suite(lab, instance.key, context, ["-x"] if first_failure else None, progress=progress, reveal=reveal)
     if record:
         from orchestrator.history import check_verdicts, record as keep
 

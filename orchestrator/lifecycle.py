@@ -254,14 +254,15 @@ def stop_all() -> StopResult:
     return StopResult(keys, removed)
 
 
-def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet, *, record: bool = True) -> LabInstance:
-    """Back to a freshly broken state: fresh containers from the images, the same network and values."""
-    inst = _reset_lab(lab, instance, progress)
+def reset_lab(lab: Lab, instance: str = DEFAULT_INSTANCE, progress: Progress = _quiet, *, record: bool = True, keep_workspace: bool = True) -> LabInstance:
+    """Back to a freshly broken state: fresh containers from the images, the same network and values.
+    A workspace the lab keeps across resets is kept, unless ``keep_workspace`` is false."""
+    inst = _reset_lab(lab, instance, progress, keep_workspace)
     _record("reset", inst.key, record)
     return inst
 
 
-def _reset_lab(lab: Lab, instance: str, progress: Progress) -> LabInstance:
+def _reset_lab(lab: Lab, instance: str, progress: Progress, keep_workspace: bool = True) -> LabInstance:
     engine = open_engine()
     key = instance_key(lab.id, instance)
     with instance_lock(key, f"reset {lab.id}"), engine.errors(f"resetting {key}"):
@@ -269,7 +270,7 @@ def _reset_lab(lab: Lab, instance: str, progress: Progress) -> LabInstance:
         if found and found[0].network is not None:
             current = found[0]
             tags = engine.ensure_images(check_images(lab), progress, lab.folder)
-            workspace = _save_workspace(engine, lab, current, progress)
+            workspace = _save_workspace(engine, lab, current, progress) if keep_workspace else None
             progress("removing the old containers")
             engine.remove_services(current)
             session = _new_session()

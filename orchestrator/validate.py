@@ -303,9 +303,8 @@ def validate_lab(
     def say(phase: str):
         return lambda text: phases.say(phase, text)
 
-    def check():
-        report = run_checks(lab, running_instance(lab.id, instance), reveal=True, record=False)
-        return report
+    def check(first_failure: bool = False):
+        return run_checks(lab, running_instance(lab.id, instance), reveal=True, record=False, first_failure=first_failure)
 
     if build:
         def do_build():
@@ -363,16 +362,17 @@ def validate_lab(
             return True, f"a second run changed nothing ({again.operations} operation(s))"
 
         def reset():
-            reset_lab(lab, instance, progress=say("reset"), record=False)
-            report = check()
+            # A workspace the lab keeps holds the solution's files: validation resets to a clean start.
+            reset_lab(lab, instance, progress=say("reset"), record=False, keep_workspace=False)
+            report = check(first_failure=True)
             if report.passed:
                 undone = "the built result" if building else "the faults"
                 return False, (f"after reset, all {len(report.objectives)} objectives pass: reset does not bring {undone} back "
                                f"({lab.prepare} must act on a fresh container every time, without relying on state kept outside it)"), _objectives(report)
-            return True, f"{len(report.failed)}/{len(report.objectives)} objectives fail again after reset", _objectives(report)
+            return True, f"{report.failed[0].id} fails again after reset (checking stops at the first failure)", _objectives(report)
 
         def shortcuts():
-            return try_shortcuts(lab, instance, check, keep=keep, say=say("shortcuts"))
+            return try_shortcuts(lab, instance, lambda: check(first_failure=True), keep=keep, say=say("shortcuts"))
 
         steps = [
             ("negative-control", "a fresh environment must not already meet the objectives" if building else "checks must fail before the fix", negative),
@@ -424,7 +424,7 @@ def try_shortcuts(lab: Lab, instance: str, check: Callable[[], CheckReport], *, 
         started = time.perf_counter()
         if index:
             say(f"resetting before shortcut {shortcut.name}")
-            reset_lab(lab, instance, record=False)
+            reset_lab(lab, instance, record=False, keep_workspace=False)
         say(f"applying shortcut {shortcut.name}: {shortcut.summary}")
         case = {"name": shortcut.name, "doc": shortcut.summary, "status": PASSED, "message": "", "caught_by": []}
         try:

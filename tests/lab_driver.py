@@ -1,81 +1,58 @@
-"""Driving one lab instance through the real `labs` command, for the per-lab tests.
+"""Driving one lab instance through the real `labs` command, for the per-lab tests
+(tests/test_lab_<id>.py): start it broken, apply a valid fix the way a learner would
+(`labs shell LAB SERVICE -- sh -c ...`), check, and read the verdicts by objective id.
 
-The lab tests share one pattern: start broken, check, solve, check again; apply each
-alternative valid fix (through `labs shell`) and each known wrong fix (a shortcut deploy,
-applied the way `labs validate` applies it) to a freshly reset instance, then check.
+`labs validate` proves each lab broken at start, fixed by its solution, idempotent, re-broken
+by reset and not fixed by its shortcuts; the lab tests add what it cannot: other valid fixes.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-LABS_DIR = Path(__file__).resolve().parent.parent / "labs"
-
 
 class LabDriver:
-    def __init__(self, labs, lab: str, instance: str, service: str):
-        self.labs, self.lab, self.instance, self.service = labs, lab, instance, service
+    def __init__(self, labs, lab: str, instance: str, lab_instance=None, *, check_timeout: float = 900):
+        self.labs, self.lab, self.instance = labs, lab, instance
+        self.lab_instance, self.check_timeout = lab_instance, check_timeout
 
-    @classmethod
-    def start(cls, labs, lab_instance, lab: str, instance: str, service: str) -> LabDriver:
+    def start(self) -> LabDriver:
         """Start a broken instance (removed by the ``lab_instance`` fixture afterwards)."""
-        started = lab_instance(lab)
+        started = self.lab_instance(self.lab)
         assert started.returncode == 0, started.stdout + started.stderr
-        return cls(labs, lab, instance, service)
+        return self
 
-    def check(self) -> tuple[dict, str]:
-        """Objectives by id, and the command's output for assertion messages."""
-        result, report = self.labs.json("check", self.lab, "--instance", self.instance, timeout=400)
-        return {o["id"]: o for o in report["objectives"]}, result.stdout + result.stderr
+    def check(self) -> tuple[int, dict, str]:
+        """The exit code, the objectives by id, and the command's output for assertion messages."""
+        result, report = self.labs.json("check", self.lab, "--instance", self.instance, timeout=self.check_timeout)
+        return result.returncode, {o["id"]: o for o in report["objectives"]}, result.stdout + result.stderr
 
-    def failing(self) -> tuple[set[str], dict, str]:
-        objectives, output = self.check()
-        return {name for name, o in objectives.items() if not o["passed"]}, objectives, output
+    @staticmethod
+    def failing(objectives: dict) -> set[str]:
+        return {name for name, o in objectives.items() if not o["passed"]}
 
-    def shell(self, script: str) -> None:
-        result = self.labs("shell", self.lab, self.service, "--instance", self.instance, "--", "sh", "-c", script, timeout=180)
-        assert result.returncode == 0, f"`{script}` failed: {result.stdout}{result.stderr}"
+    def shell(self, service: str, script: str) -> None:
+        """Run ``script`` in a service as a learner would."""
+        result = self.labs("shell", self.lab, service, "--instance", self.instance, "--", "sh", "-c", script, timeout=300)
+        assert result.returncode == 0, f"`{script}` in {service}: {result.stdout}{result.stderr}"
 
     def reset(self) -> None:
-        result = self.labs("reset", self.lab, "--instance", self.instance, timeout=400)
+        result = self.labs("reset", self.lab, "--instance", self.instance, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
 
-    def apply(self, deploy: Path) -> None:
-        """Apply a pyinfra deploy to the running instance (as `labs validate` applies a shortcut)."""
-        code = (
-            "import sys, pathlib; from orchestrator.lifecycle import running_instance; from orchestrator.provision import apply_deploy; "
-            "apply_deploy(running_instance(sys.argv[1], sys.argv[2]), pathlib.Path(sys.argv[3]))"
-        )
-        result = subprocess.run([sys.executable, "-c", code, self.lab, self.instance, str(deploy)], capture_output=True, text=True, timeout=300, env=self.labs.env)
-        assert result.returncode == 0, result.stdout + result.stderr
+    def fix_passes(self, steps: list[tuple[str, str]], label: str = "") -> None:
+        """Apply a learner's fix, (service, script) step by step, to the running instance: every objective must pass."""
+        for service, script in steps:
+            self.shell(service, script)
+        code, objectives, output = self.check()
+        assert code == 0 and not self.failing(objectives), f"valid fix {label!r} was rejected:\n{output}"
 
-    def solve_and_pass(self) -> None:
-        """The reference solution passes every objective, and a second run changes nothing."""
-        solved, first = self.labs.json("solve", self.lab, "--instance", self.instance, timeout=400)
-        assert solved.returncode == 0 and first["changed"] > 0, solved.stdout + solved.stderr
-        failing, _, output = self.failing()
-        assert not failing, output
-        again, second = self.labs.json("solve", self.lab, "--instance", self.instance, timeout=400)
-        assert again.returncode == 0 and second["changed"] == 0, f"the reference solution is not idempotent: {second}"
+    def alternative_passes(self, steps: list[tuple[str, str]]) -> None:
+        """A fresh broken instance, then one valid fix: every objective must pass."""
+        self.start().fix_passes(steps)
 
-    def alternatives_pass(self, alternatives: dict[str, str]) -> None:
-        """Each valid fix (a shell script), on a fresh broken instance, passes every objective."""
+    def alternatives_pass(self, alternatives: dict[str, str], service: str) -> None:
+        """Each valid fix (a script run in ``service``) on one instance, reset between them: each passes every objective."""
+        self.start()
         for number, (label, script) in enumerate(alternatives.items()):
             if number:
                 self.reset()
-            self.shell(script)
-            failing, _, output = self.failing()
-            assert not failing, f"valid fix {label!r} was rejected:\n{output}"
-
-    def shortcuts_fail(self, expected: dict[str, str]) -> None:
-        """Each shortcut in the lab's shortcuts/, on a fresh broken instance, fails the objective named."""
-        folder = LABS_DIR / self.lab / "shortcuts"
-        assert {p.stem for p in folder.glob("*.py")} == set(expected)
-        for number, (shortcut, objective) in enumerate(sorted(expected.items())):
-            if number:
-                self.reset()
-            self.apply(folder / f"{shortcut}.py")
-            failing, _, output = self.failing()
-            assert objective in failing, f"shortcut {shortcut} was not caught by {objective}:\n{output}"
+            self.fix_passes([(service, script)], label)

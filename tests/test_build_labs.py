@@ -82,6 +82,11 @@ def test_stages_workspace_and_slow_objective_line(engine, build_lab, instance_na
         assert reset.returncode == 0 and "workspace" in reset.stdout, reset.stderr
         kept = labs("shell", "shipit", "web", "--instance", instance_name, "--", "sh", "-c", "cat /workspace/notes.txt; ls /etc/nginx/learner-was-here 2>&1 || true")
         assert "mine" in kept.stdout and "No such file" in kept.stdout
+        # `--clear-workspace` starts over completely: the learner's file is gone too.
+        cleared = labs("reset", "shipit", "--instance", instance_name, "--clear-workspace")
+        assert cleared.returncode == 0 and "was kept" not in cleared.stdout, cleared.stderr
+        gone = labs("shell", "shipit", "web", "--instance", instance_name, "--", "sh", "-c", "cat /workspace/notes.txt 2>&1 || true")
+        assert "mine" not in gone.stdout and "No such file" in gone.stdout, gone.stdout
         solved = labs("solve", "shipit", "--instance", instance_name)
         assert solved.returncode == 0, solved.stderr
         result, report = labs.json("check", "shipit", "--instance", instance_name)

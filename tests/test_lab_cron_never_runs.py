@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab_driver import LabDriver
+from lab_driver import LabDriver
 
 pytestmark = pytest.mark.docker
 
@@ -32,6 +32,6 @@ ALTERNATIVES = {
 
 
 def test_alternative_fixes_pass(labs, lab_instance, instance_name):
-    LabDriver.start(labs, lab_instance, LAB, instance_name, SERVICE).alternatives_pass(ALTERNATIVES)
+    LabDriver(labs, LAB, instance_name, lab_instance).alternatives_pass(ALTERNATIVES, SERVICE)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from lab_flow import LabFlow
+from lab_driver import LabDriver
 
 pytestmark = pytest.mark.docker
 
@@ -22,7 +22,7 @@ HBA_LINE = "echo 'host replication replicator samenet scram-sha-256' >> /etc/pos
 
 @pytest.fixture
 def flow(labs, lab_instance, instance_name):
-    return LabFlow(labs, lab_instance, LAB, instance_name)
+    return LabDriver(labs, LAB, instance_name, lab_instance)
 
 
 def _rotated_password(engine, name: str) -> str:

@@ -9,7 +9,7 @@ shortcut fails.
 from __future__ import annotations
 
 import pytest
-from lab_flow import LabFlow
+from lab_driver import LabDriver
 
 pytestmark = pytest.mark.docker
 
@@ -20,7 +20,7 @@ RESTART_APP = "pkill -f '^python3 -u /srv/app/app.py'; sleep 2"
 
 @pytest.fixture
 def flow(labs, lab_instance, instance_name):
-    return LabFlow(labs, lab_instance, LAB, instance_name)
+    return LabDriver(labs, LAB, instance_name, lab_instance)
 
 
 def test_small_pool_straight_to_postgres_passes(flow):

@@ -8,7 +8,7 @@ snapshots; CONFIG SET persisted with CONFIG REWRITE) pass; every shortcut fails.
 from __future__ import annotations
 
 import pytest
-from lab_flow import LabFlow
+from lab_driver import LabDriver
 
 pytestmark = pytest.mark.docker
 
@@ -22,7 +22,7 @@ CLI = "REDISCLI_AUTH=$(sed -n 's/^requirepass //p' /etc/redis/redis.conf) redis-
 
 @pytest.fixture
 def flow(labs, lab_instance, instance_name):
-    return LabFlow(labs, lab_instance, LAB, instance_name)
+    return LabDriver(labs, LAB, instance_name, lab_instance)
 
 
 def test_no_bind_line_volatile_ttl_and_snapshots_pass(flow):

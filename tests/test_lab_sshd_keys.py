@@ -9,7 +9,7 @@ every shortcut fails.
 from __future__ import annotations
 
 import pytest
-from lab_flow import LabFlow
+from lab_driver import LabDriver
 
 pytestmark = pytest.mark.docker
 
@@ -19,7 +19,7 @@ RESTART_SSHD = "sshd -t && { pkill -x sshd; sleep 0.5; /usr/sbin/sshd -E /var/lo
 
 @pytest.fixture
 def flow(labs, lab_instance, instance_name):
-    return LabFlow(labs, lab_instance, LAB, instance_name)
+    return LabDriver(labs, LAB, instance_name, lab_instance)
 
 
 def test_keys_moved_out_of_home_pass(flow):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab_scenarios import LabScenario
+from lab_driver import LabDriver
 
 pytestmark = pytest.mark.docker
 
@@ -43,4 +43,4 @@ ALTERNATIVES = {
 def test_alternative_fix_passes(labs, lab_instance, instance_name, fix):
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
-    LabScenario(labs, LAB, instance_name).fix_passes([("web", ALTERNATIVES[fix])])
+    LabDriver(labs, LAB, instance_name).fix_passes([("web", ALTERNATIVES[fix])])

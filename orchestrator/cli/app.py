@@ -415,7 +415,14 @@ def solve(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
 
 @app.command()
 @handles_errors
-def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = None, verbose: Verbose = False, as_json: Json = False):
+def reset(
+    lab_id: LabArg,
+    instance: Instance = "default",
+    labs_dir: LabsDir = None,
+    clear_workspace: Annotated[bool, typer.Option("--clear-workspace", help="discard the workspace too, even when the lab keeps it across resets")] = False,
+    verbose: Verbose = False,
+    as_json: Json = False,
+):
     """Put a lab back at its start: freshly broken, or freshly prepared for a build lab (your changes are discarded, a kept workspace excepted)."""
     from orchestrator.cli import render
     from orchestrator.lifecycle import reset_lab
@@ -427,14 +434,15 @@ def reset(lab_id: LabArg, instance: Instance = "default", labs_dir: LabsDir = No
     except NotFound:  # not running: reset starts it, from the search path
         lab = _lab(lab_id, labs_dir)
     with render.progress(f"resetting {lab.id}", quiet=as_json, verbose=verbose) as update:
-        inst = reset_lab(lab, _instance(instance), progress=update)
+        inst = reset_lab(lab, _instance(instance), progress=update, keep_workspace=not clear_workspace)
     if as_json:
         from orchestrator.outputs import ResetOutput
 
         render.print_json(ResetOutput(**inst.to_dict()))
         return
     start_state = "freshly prepared start" if lab.kind == "build" else "broken start"
-    kept = f" Your workspace ({lab.workspace.path}) was kept." if lab.workspace is not None and lab.workspace.on_reset == "keep" else ""
+    kept = (f" Your workspace ({lab.workspace.path}) was kept (`--clear-workspace` discards it)."
+            if lab.workspace is not None and lab.workspace.on_reset == "keep" and not clear_workspace else "")
     render.out.print(f"[green]{inst.key} is back to its {start_state}.[/] Hints start over too.{kept}")
 
 
