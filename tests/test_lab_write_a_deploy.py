@@ -11,6 +11,8 @@ import socket
 
 import pytest
 
+from tests.lab_driver import LabDriver
+
 pytestmark = pytest.mark.docker
 
 LAB = "write-a-deploy"
@@ -94,16 +96,12 @@ raise SystemExit(f"ESCAPE-REPORT wrote {len(found)} marks on host {socket.gethos
 '''
 
 
-def _write(labs, name: str, path: str, content: str) -> None:
-    done = labs("shell", LAB, "workstation", "--instance", name, "--", "sh", "-c", f"mkdir -p /workspace/files && cat > {path}", input=content)
-    assert done.returncode == 0, done.stdout + done.stderr
+TRY = "cd /workspace && pyinfra -y inventory.py deploy.py"  # as the learner tries it on the lab's target
 
 
-def _check(labs, name: str) -> tuple[set[str], dict]:
-    result, report = labs.json("check", LAB, "--instance", name, timeout=600)
-    assert result.returncode in (0, 1), result.stdout + result.stderr
-    objectives = {o["id"]: o for o in report["objectives"]}
-    return {oid for oid, o in objectives.items() if not o["passed"]}, objectives
+def _written(path: str, content: str) -> str:
+    """A shell script that writes ``content`` to ``path`` in the workstation."""
+    return f"mkdir -p /workspace/files && cat > {path} <<'LABS_EOF'\n{content}LABS_EOF\n"
 
 
 def _no_fresh_containers_left(engine, name: str) -> None:
@@ -111,35 +109,25 @@ def _no_fresh_containers_left(engine, name: str) -> None:
     assert left == [], f"the check left its fresh containers behind: {left}"
 
 
-def test_fresh_environment_is_not_already_built(labs, lab_instance, instance_name):
-    assert lab_instance(LAB).returncode == 0
-    failing, objectives = _check(labs, instance_name)
-    assert failing == ALL
+def test_fresh_environment_is_not_already_built_and_other_deploys_pass(labs, lab_instance, instance_name, engine):
+    lab = LabDriver(labs, LAB, instance_name, lab_instance).start()
+    _, objectives, _ = lab.check()
+    assert lab.failing(objectives) == ALL
     assert "/workspace/deploy.py" in objectives["test_first_run_builds_the_server"]["message"]
-
-
-@pytest.mark.parametrize("variant", ["templates-and-links", "inline-and-runit-ops"])
-def test_other_valid_deploys_pass(labs, lab_instance, instance_name, engine, variant):
-    assert lab_instance(LAB).returncode == 0
-    if variant == "templates-and-links":
-        for file, content in TEMPLATES_FILES.items():
-            _write(labs, instance_name, f"/workspace/files/{file}", content)
-        _write(labs, instance_name, "/workspace/deploy.py", TEMPLATES_DEPLOY)
-    else:
-        _write(labs, instance_name, "/workspace/deploy.py", INLINE_DEPLOY)
-    tried = labs("shell", LAB, "workstation", "--instance", instance_name, "--", "sh", "-c", "cd /workspace && pyinfra -y inventory.py deploy.py", timeout=300)
-    assert tried.returncode == 0, tried.stdout[-2000:] + tried.stderr[-2000:]
-    failing, objectives = _check(labs, instance_name)
-    assert failing == set(), {oid: objectives[oid]["message"] for oid in failing}
+    templates = [_written(f"/workspace/files/{file}", content) for file, content in TEMPLATES_FILES.items()]
+    lab.fix_passes([("workstation", script) for script in templates + [_written("/workspace/deploy.py", TEMPLATES_DEPLOY), TRY]], "templates-and-links")
+    _no_fresh_containers_left(engine, instance_name)
+    lab.reset()
+    lab.fix_passes([("workstation", _written("/workspace/deploy.py", INLINE_DEPLOY)), ("workstation", TRY)], "inline-and-runit-ops")
     _no_fresh_containers_left(engine, instance_name)
 
 
 def test_the_deploy_never_runs_on_this_machine(labs, lab_instance, instance_name, engine, tmp_path):
     mark = str(tmp_path / "escape" / "mark")
-    assert lab_instance(LAB).returncode == 0
-    _write(labs, instance_name, "/workspace/deploy.py", f"MARK = {mark!r}\n" + ESCAPE_DEPLOY)
-    failing, objectives = _check(labs, instance_name)
-    assert failing == ALL
+    lab = LabDriver(labs, LAB, instance_name, lab_instance).start()
+    lab.shell("workstation", _written("/workspace/deploy.py", f"MARK = {mark!r}\n" + ESCAPE_DEPLOY))
+    _, objectives, _ = lab.check()
+    assert lab.failing(objectives) == ALL
     verdict = objectives["test_first_run_builds_the_server"]["message"]
     # It ran, and its writes landed (in the fresh workstation container the check made) ...
     assert "ESCAPE-REPORT wrote 2 marks on host" in verdict, verdict
@@ -159,7 +147,7 @@ def test_fresh_service_is_confined_labelled_and_removed(labs, lab_instance, inst
     from orchestrator.engine.fresh import create_fresh_copy
     from orchestrator.engine.instances import get_instance
 
-    assert lab_instance(LAB).returncode == 0
+    LabDriver(labs, LAB, instance_name, lab_instance).start()
     instance = get_instance(engine, LAB, instance_name)
     lab = LabContext(engine, instance, Catalog.from_env().get(LAB))
     service = instance.containers["target"]

@@ -12,7 +12,7 @@ REFERENCE = (Path(__file__).parent.parent / "files" / "deploy.py").read_text()
 DEPLOY = REFERENCE
 for service, title in (("orders", "App supervised and running"), ("nginx", "nginx supervised and running")):
     line = next(line for line in REFERENCE.splitlines() if line.startswith(f'runit.service(name="{title}"'))
-    DEPLOY = DEPLOY.replace(line, f'server.shell(name="{title}", commands=["ln -sfn /etc/sv/{service} /etc/service/{service}"])')
+    DEPLOY = DEPLOY.replace(line, f'server.shell(name="{title}", commands=["ln -sfn /etc/sv/{service} /etc/service/{service}", "for i in 1 2 3 4 5 6 7 8 9 10; do sv up {service} 2>/dev/null && break; sleep 1; done"])')
 
 if host.data.service == "workstation":
     files.put(name="A deploy with unguarded shell commands", src=StringIO(DEPLOY), dest="/workspace/deploy.py", mode="644")
