@@ -219,7 +219,7 @@ def test_lab_target_built(lab):
 
 
 @pytest.mark.stage("build")
-@pytest.mark.budget(90)
+@pytest.mark.budget(120)
 def test_first_run_builds_the_server(deployment):
     """One run of your deploy turns a fresh host into the orders web server"""
     _built(deployment)
