@@ -25,6 +25,6 @@ if host.data.service == "target":
         f"printf 'port = 8123\\ntoken = {host.data.values['try_token']}\\n' > /etc/orders/orders.conf",
         "printf '<h1>Orders</h1> orders.lab.internal\\n' > /srv/orders/index.html",
         "printf 'server { listen 80; server_name orders.lab.internal; root /srv/orders; location /api/ { proxy_pass http://127.0.0.1:8123; proxy_set_header X-Request-Id $http_x_request_id; } }\\n' > /etc/nginx/sites-enabled/orders",
-        "pgrep -f /opt/orders.py >/dev/null || nohup chpst -u orders python3 /opt/orders.py </dev/null >/var/log/orders.log 2>&1 &",
+        "pgrep -u orders python3 >/dev/null || setsid -f chpst -u orders python3 /opt/orders.py </dev/null >/var/log/orders.log 2>&1",
         "pgrep nginx >/dev/null || nginx",
     ])
