@@ -238,6 +238,43 @@ class LabContext:
         the real backend's log): copies, caches and precomputed answers cannot know it."""
         return f"labs-trace-{secrets.token_hex(8)}"
 
+    # ----------------------------------------------------------------------- images the learner builds
+
+    def build_image(self, service: str | None, path: str, *, bases: dict[str, str], dockerfile: str = "Dockerfile"):
+        """Build the folder ``path`` of a service (the learner's workspace) as an image, through
+        the engine: the context is read by the archive API, the build has NO network, and every
+        FROM must be one of ``bases`` (``{"labs/appbase:bookworm": "appbase"}``: the alias the
+        learner writes -> the lab image it names). Returns a ``BuiltImage`` (its size, USER,
+        HEALTHCHECK as the engine reports them); a failed build raises ``BuildFailed`` quoting
+        its last lines. The image carries the instance's labels: ``labs stop`` removes it."""
+        from orchestrator.engine import builds
+
+        context = builds.context_from_container(self.container(service), path)
+        aliases = {alias: self._image(name) for alias, name in bases.items()}
+        where = f"{path.rstrip('/')}/{dockerfile} in {service or self.instance.main}"
+        return builds.build_image(self.instance, context, bases=aliases, dockerfile=dockerfile, where=where)
+
+    def run_image(self, image, *, alias: str = "candidate", env: dict[str, str] | None = None):
+        """Start a ``BuiltImage`` on the lab's network (reach it as ``http://ALIAS:PORT`` from
+        ``lab.probe``), hardened like lab containers; a ``RunningImage``: ``.health()``,
+        ``.health_log()``, ``.processes()`` (uid, args) seen by a pristine probe in its pid
+        namespace, ``.restart()``, ``.logs()``, ``.remove()``."""
+        from orchestrator.engine import builds
+
+        container = builds.run_built(self.instance, image, alias=alias, env=env)
+        return builds.RunningImage(self.instance, container, alias, lambda: self._image("probe"))
+
+    def image_size(self, name: str) -> int:
+        """The size in bytes of a lab image (e.g. the base a learner builds on)."""
+        from orchestrator.engine.builds import image_size
+
+        return image_size(self.instance, self._image(name))
+
+    def remove_built(self) -> int:
+        """Remove every image and container built for this instance (by label)."""
+        from orchestrator.engine.builds import remove_built
+
+        return remove_built(self.client, self.instance.key)
 
 class FreshService:
     """A fresh copy of a lab service made by ``LabContext.fresh_service``: ``name`` reaches it on

@@ -76,6 +76,22 @@ def _diagnose(findings: list[Finding]) -> None:
     if not endpoint.remote:
         _ports(findings, engine)
     _instances(findings, engine)
+    _swarm(findings, engine)
+
+
+def _swarm(findings: list[Finding], engine) -> None:
+    """One line about the swarm this engine belongs to (a classroom cluster), if it can be asked."""
+    from orchestrator.engine.cluster import swarm_summary
+    from orchestrator.errors import LabsError
+
+    client = getattr(engine, "client", None)
+    if client is None:
+        return
+    try:
+        ok, detail, fix = swarm_summary(client)
+    except LabsError as err:
+        ok, detail, fix = False, err.message, err.fix or ""
+    findings.append(Finding("swarm", ok, detail, fix))
 
 
 def _socket(endpoint) -> Finding | None:

@@ -178,6 +178,63 @@ class LintOutput(_Out):
     labs: list[dict[str, Any]] = Field(description="per lab: lab, folder, ok, problems, objectives")
 
 
+class ClusterNode(_Out):
+    id: str
+    hostname: str
+    role: str = Field(description="manager or worker")
+    state: str = Field(description="the swarm's view: ready, down, unknown, disconnected")
+    availability: str = Field(description="active, pause or drain")
+    address: str = Field(description="the node's swarm address")
+    endpoint: Optional[str] = Field(description="its engine endpoint (node label io.labs.engine); null on the manager labs runs beside")
+    reachable: bool = Field(description="its engine answered labs over TLS within the deadline")
+    problem: Optional[str] = Field(description="why it is not reachable")
+    cpus: float
+    memory_bytes: int
+    reserved_cpus: float = Field(description="reserved by labs tasks placed on it")
+    reserved_memory_bytes: int = Field(description="reserved by labs tasks placed on it")
+    free_cpus: float
+    free_memory_bytes: int
+    labs_tasks: int
+    this_node: bool = Field(description="the engine labs talks to")
+
+
+class ClusterSeats(_Out):
+    lab: str
+    memory_bytes: int = Field(description="what one seat reserves: its services' memory limits")
+    seats: int = Field(description="seats that fit now on ready, active, reachable nodes (a whole seat per node)")
+    per_node: dict[str, int] = Field(description="node id -> seats that fit there")
+
+
+class ClusterStatusOutput(_Out):
+    schema_: str = _schema("cluster-status")
+    swarm: str = Field(description="this engine's swarm state: inactive, pending, active, error, locked")
+    node_id: str
+    manager: bool
+    nodes: list[ClusterNode]
+    labs: list[ClusterSeats]
+    ca: Optional[str] = Field(description="the cluster CA file, null when there is none")
+    detail: str
+
+
+class ClusterInitOutput(_Out):
+    schema_: str = _schema("cluster-init")
+    folder: str = Field(description="the cluster folder: ca.pem, ca-key.pem, cert.pem, key.pem, nodes/")
+    ca_created: bool
+    node_certs: dict[str, str] = Field(description="node host -> folder of its engine's TLS files")
+    swarm: str
+    manager_address: Optional[str]
+    worker_token: Optional[str]
+    daemon_json: dict[str, Any] = Field(description="dockerd settings serving a node's engine with TLS on 2376")
+    steps: list[str] = Field(description="what each node needs, in order")
+
+
+class ClusterJoinOutput(_Out):
+    schema_: str = _schema("cluster-join")
+    node: str
+    hostname: str
+    endpoint: str
+
+
 class ErrorOutput(_Out):
     schema_: str = _schema("error")
     error: str
@@ -199,6 +256,9 @@ SHAPES: dict[str, type[_Out]] = {
     "labs prepare, labs images save/load/prune": ImagesOutput,
     "labs validate": ValidateOutput,
     "labs lint": LintOutput,
+    "labs cluster status": ClusterStatusOutput,
+    "labs cluster init": ClusterInitOutput,
+    "labs cluster join": ClusterJoinOutput,
     "any command that fails": ErrorOutput,
 }
 

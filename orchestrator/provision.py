@@ -123,7 +123,6 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
         )
     from orchestrator.engine.pyinfra_connector import SDKDockerConnector
 
-    client = next(iter(instance.containers.values())).client  # the caller's engine connection
     hosts, groups = [], {}
     for service, container in instance.containers.items():
         name = f"@docker/{container.name}"
@@ -132,7 +131,7 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
             "values": dict(instance.values),
             "lab_dir": instance.folder,
             "instance": instance.key,
-            "labs_client": client,
+            "labs_client": container.client,  # the engine that runs it (a node's own, on a swarm)
             "_timeout": int(min(COMMAND_TIMEOUT, timeout)) or 1,
         }))
         groups[service] = ([name], {})

@@ -133,9 +133,20 @@ def _version(value: bool):
         raise typer.Exit()
 
 
+def _engine(value: Optional[str]):
+    """``--engine`` sets LABS_ENGINE for everything this command does (open_engine reads it)."""
+    if value is None:
+        return None
+    if value not in ("docker", "swarm"):
+        raise typer.BadParameter(f"{value!r}: use docker (this machine's engine) or swarm (a swarm manager)")
+    os.environ["LABS_ENGINE"] = value
+    return value
+
+
 @app.callback()
 def _root(
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="show the version and exit")] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", callback=_engine, help="docker (default) or swarm: lab instances as services of a swarm (also: LABS_ENGINE)", show_default=False)] = None,
 ):
     pass
 
@@ -550,6 +561,7 @@ def doctor(as_json: Json = False):
 
 from orchestrator.cli import authoring  # noqa: E402,F401  (registers validate, new, lint, schema)
 from orchestrator.cli import classroom  # noqa: E402,F401  (registers prepare and images)
+from orchestrator.cli import cluster  # noqa: E402,F401  (registers cluster init, join and status)
 
 
 def _terminate(signum, frame):

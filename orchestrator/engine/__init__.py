@@ -17,16 +17,19 @@ Modules:
     quick        a read-only query that needs no SDK import (labs list)
     pyinfra_connector  pyinfra's @docker connector over the SDK
     docker_engine  DockerEngine: what the lifecycle asks of a Docker engine, in lab terms
+    swarm_engine   SwarmEngine: the same, as Swarm services reached through each task's node engine
+    cluster      reaching a swarm node's own engine (TLS), membership and capacity
     terminal     exec sessions with a TTY (labs shell, the browser terminal)
 """
 
 import os
 
-ENGINES = ("docker",)
+ENGINES = ("docker", "swarm")
 
 
 def open_engine(timeout: float = 120):
-    """The engine labs drives, chosen in this one place (``LABS_ENGINE``, default ``docker``)."""
+    """The engine labs drives, chosen in this one place (``LABS_ENGINE``: ``docker``, the default, or
+    ``swarm``; the CLI's global ``--engine`` sets it)."""
     from orchestrator.errors import UsageError
 
     name = os.environ.get("LABS_ENGINE", "docker") or "docker"
@@ -34,4 +37,8 @@ def open_engine(timeout: float = 120):
         from orchestrator.engine.docker_engine import DockerEngine
 
         return DockerEngine(timeout=timeout)
+    if name == "swarm":
+        from orchestrator.engine.swarm_engine import SwarmEngine
+
+        return SwarmEngine(timeout=timeout)
     raise UsageError(f"LABS_ENGINE={name!r}: unknown engine (known: {', '.join(ENGINES)})", "unset LABS_ENGINE to use the Docker engine")

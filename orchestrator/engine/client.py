@@ -56,7 +56,11 @@ def client_for(endpoint, timeout: float = 120) -> docker.DockerClient:
         )
     # ssh:// engines: the ssh client on PATH (honours ~/.ssh/config and agents) unless paramiko is installed.
     use_ssh_client = endpoint.scheme == "ssh" and not _has_paramiko()
-    return docker.DockerClient(base_url=endpoint.host, tls=tls, timeout=timeout, use_ssh_client=use_ssh_client)
+    client = docker.DockerClient(base_url=endpoint.host, tls=tls, timeout=timeout, use_ssh_client=use_ssh_client)
+    # The context's CA is the one to trust: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the
+    # environment would otherwise silently replace it for tcp+TLS endpoints.
+    client.api.trust_env = False
+    return client
 
 
 def _has_paramiko() -> bool:

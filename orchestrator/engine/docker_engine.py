@@ -208,6 +208,10 @@ class DockerEngine:
             for port in service.ports
         }
 
+    def _network_options(self, lab: Lab) -> dict:
+        """The driver and options of an instance's network: a bridge, fenced as ``network_options`` says."""
+        return {"driver": "bridge", **network_options(lab)}
+
     def create_network(self, lab: Lab, instance: str, values: dict[str, str], session: str, host_ports: dict[str, int]):
         from docker.errors import APIError
 
@@ -216,9 +220,8 @@ class DockerEngine:
         try:
             network = self.client.networks.create(
                 name,
-                driver="bridge",
                 check_duplicate=True,
-                **network_options(lab),
+                **self._network_options(lab),
                 labels=self._labels(lab, instance, session, **{
                     labels.FOLDER: str(lab.folder),
                     labels.MAIN: lab.main_service,
@@ -253,36 +256,43 @@ class DockerEngine:
             return f"no egress guard: {err}; `labs doctor` says more"
         return None
 
-    def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str, host_ports: dict[str, int]):
+    def _service_container_options(self, lab: Lab, instance: str, service_name: str, values, session: str) -> dict:
+        """What every lab service container is created with, whatever its network: command,
+        name, labels, environment, limits, capabilities, no new privileges, tmpfs mounts."""
         service = lab.services[service_name]
-        caps = container_caps(service.cap_add)
-        ports = {f"{port.container}/tcp": (self.bind_address, host_ports[port_key(service_name, port.container)]) for port in service.ports}
-        return self.client.containers.create(
-            tag,
+        return dict(
             command=service.command,
             name=f"{resource_prefix(lab.id, instance)}-{service_name}",
-            hostname=service_name,
             labels=self._labels(lab, instance, session, **{
                 labels.SERVICE: service_name,
                 labels.FOLDER: str(lab.folder),
                 labels.MAIN: "true" if service_name == lab.main_service else "false",
             }),
             environment=render_env(service.env, values),
-            # By id: while a racing command's same-named network exists, the name is ambiguous.
-            network=network.id,
-            networking_config={network.id: self.client.api.create_endpoint_config(aliases=[service_name])},
-            ports=ports,
             mem_limit=service.limits.memory_bytes,
             memswap_limit=service.limits.memory_bytes,
             nano_cpus=int(service.limits.cpus * 1e9),
             pids_limit=service.limits.pids,
             cap_drop=["ALL"],
-            cap_add=caps,
+            cap_add=container_caps(service.cap_add),
             security_opt=["no-new-privileges"],
             privileged=False,
             # Fresh on every start, so a readiness marker never survives a restart.
             tmpfs={"/run/labs": "rw,size=1m,mode=755", **{m.path: f"rw,size={m.size_bytes},mode={m.mode}" for m in service.tmpfs}},
             detach=True,
+        )
+
+    def _create_container(self, lab: Lab, instance: str, service_name: str, tag: str, network, values, session: str, host_ports: dict[str, int]):
+        service = lab.services[service_name]
+        ports = {f"{port.container}/tcp": (self.bind_address, host_ports[port_key(service_name, port.container)]) for port in service.ports}
+        return self.client.containers.create(
+            tag,
+            hostname=service_name,
+            # By id: while a racing command's same-named network exists, the name is ambiguous.
+            network=network.id,
+            networking_config={network.id: self.client.api.create_endpoint_config(aliases=[service_name])},
+            ports=ports,
+            **self._service_container_options(lab, instance, service_name, values, session),
         )
 
     def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str, host_ports: dict[str, int]) -> dict:
@@ -385,7 +395,12 @@ class DockerEngine:
             gone.append(network.id)
         if gone:
             firewall.release(gone)  # its egress rules, and any whose bridge vanished
-        return removed + self.remove_resources(self.client.volumes.list(filters=selector))
+        removed += self.remove_resources(self.client.volumes.list(filters=selector))
+        if session is None and (key is not None or lab_id is None):  # images built from a learner's files, by label
+            from orchestrator.engine.builds import remove_built
+
+            removed += remove_built(self.client, key)
+        return removed
 
     def remove_services(self, inst: LabInstance) -> int:
         """Remove an instance's containers and completion marker, keeping its network and values."""
@@ -418,7 +433,9 @@ class DockerEngine:
         found = [f"container {c.name}" for c in self.client.containers.list(all=True, filters=selector, ignore_removed=True)]
         found += [f"network {n.name}" for n in self.client.networks.list(filters=selector)]
         found += [f"volume {v.name}" for v in self.client.volumes.list(filters=selector)]
-        return found
+        from orchestrator.engine.builds import built_leftovers
+
+        return found + built_leftovers(self.client, key)
 
     # -- about the engine ----------------------------------------------------------------
     def egress_guard(self):

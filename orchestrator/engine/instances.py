@@ -118,6 +118,9 @@ class LabInstance:
         for binding in bindings:
             if binding.get("HostIp") in ("127.0.0.1", "0.0.0.0", "") and binding.get("HostPort"):
                 return int(binding["HostPort"])
+        if str((container.attrs.get("HostConfig") or {}).get("NetworkMode", "")).startswith("container:") and container.status == "running":
+            # Swarm engine: the ports are published by the task whose namespace it shares.
+            return self.host_ports.get(port_key(service, container_port))
         return None
 
     def host_port_map(self) -> dict[str, int]:
@@ -172,34 +175,10 @@ def find_instances(client: docker.DockerClient, lab_id: str | None = None, key: 
     found: dict[str, LabInstance] = {}
 
     def entry(resource_labels: dict) -> LabInstance:
-        ikey = resource_labels.get(labels.INSTANCE, "?")
-        if ikey not in found:
-            lab = resource_labels.get(labels.LAB, "?")
-            found[ikey] = LabInstance(
-                lab_id=lab,
-                instance=ikey.split(".", 1)[1] if "." in ikey else DEFAULT_INSTANCE,
-                key=ikey,
-                services=[],
-                main="",
-                values={},
-                folder=resource_labels.get(labels.FOLDER, ""),
-            )
-        return found[ikey]
+        return instance_entry(found, resource_labels)
 
     for network in networks:
-        net_labels = network.attrs.get("Labels") or {}
-        inst = entry(net_labels)
-        inst.network = network
-        inst.services = [s for s in net_labels.get(f"{labels.PREFIX}.services", "").split(",") if s]
-        inst.main = net_labels.get(labels.MAIN, "")
-        try:
-            inst.values = json.loads(net_labels.get(labels.VALUES, "{}"))
-        except ValueError:
-            inst.values = {}
-        try:
-            inst.host_ports = {k: int(v) for k, v in json.loads(net_labels.get(labels.PORTS, "{}")).items()}
-        except (ValueError, TypeError, AttributeError):
-            inst.host_ports = {}
+        read_network(entry(network.attrs.get("Labels") or {}), network)
     for container in containers:
         if container.labels.get(labels.PROBE) == "true":
             continue  # a check's probe: removed when it ends (or with the instance)
@@ -211,22 +190,62 @@ def find_instances(client: docker.DockerClient, lab_id: str | None = None, key: 
         if container.labels.get(labels.MAIN) == "true" and not inst.main:
             inst.main = service
     for volume in volumes:
-        volume_labels = volume.attrs.get("Labels") or {}
-        inst = entry(volume_labels)
-        inst.volumes.append(volume)
-        if volume_labels.get(labels.MARKER) == "complete":
-            inst.markers.append(volume)
+        add_volume(entry(volume.attrs.get("Labels") or {}), volume)
     for inst in found.values():
         if not inst.main and inst.services:
             inst.main = inst.services[0]
     return sorted(found.values(), key=lambda i: i.key)
 
 
-def get_instance(client: docker.DockerClient, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
-    """The instance, or ``NotFound`` saying how to start it."""
-    key = instance_key(lab_id, instance)
-    found = find_instances(client, key=key)
+def instance_entry(found: dict[str, LabInstance], resource_labels: dict, publish_host: str = "127.0.0.1") -> LabInstance:
+    """The instance a labelled resource belongs to, in ``found`` (added, empty, if new)."""
+    ikey = resource_labels.get(labels.INSTANCE, "?")
+    if ikey not in found:
+        found[ikey] = LabInstance(
+            lab_id=resource_labels.get(labels.LAB, "?"),
+            instance=ikey.split(".", 1)[1] if "." in ikey else DEFAULT_INSTANCE,
+            key=ikey,
+            services=[],
+            main="",
+            values={},
+            folder=resource_labels.get(labels.FOLDER, ""),
+            publish_host=publish_host,
+        )
+    return found[ikey]
+
+
+def read_network(inst: LabInstance, network) -> None:
+    """What an instance's network carries: the services, main service, values and host ports."""
+    net_labels = network.attrs.get("Labels") or {}
+    inst.network = network
+    inst.services = [s for s in net_labels.get(f"{labels.PREFIX}.services", "").split(",") if s]
+    inst.main = net_labels.get(labels.MAIN, "")
+    try:
+        inst.values = json.loads(net_labels.get(labels.VALUES, "{}"))
+    except ValueError:
+        inst.values = {}
+    try:
+        inst.host_ports = {k: int(v) for k, v in json.loads(net_labels.get(labels.PORTS, "{}")).items()}
+    except (ValueError, TypeError, AttributeError):
+        inst.host_ports = {}
+
+
+def add_volume(inst: LabInstance, resource) -> None:
+    """A labelled claim or marker (a volume, or anything with ``attrs["Labels"]``) of the instance."""
+    inst.volumes.append(resource)
+    if (resource.attrs.get("Labels") or {}).get(labels.MARKER) == "complete":
+        inst.markers.append(resource)
+
+
+def only_instance(found: list[LabInstance], lab_id: str, instance: str) -> LabInstance:
+    """The one instance found, or ``NotFound`` saying how to start it."""
     if not found:
         flag = "" if instance == DEFAULT_INSTANCE else f" --instance {instance}"
-        raise NotFound(f"lab {key} is not running", f"start it with `labs start {lab_id}{flag}`")
+        raise NotFound(f"lab {instance_key(lab_id, instance)} is not running", f"start it with `labs start {lab_id}{flag}`")
     return found[0]
+
+
+def get_instance(client: docker.DockerClient, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
+    """The instance, or ``NotFound`` saying how to start it."""
+    return only_instance(find_instances(client, key=instance_key(lab_id, instance)), lab_id, instance)
+

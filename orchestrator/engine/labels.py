@@ -23,6 +23,7 @@ CONTEXT = f"{PREFIX}.context"  # an image's build-context hash (images only)
 SESSION = f"{PREFIX}.session"  # the command run that created it (rollback removes only its own)
 PROBE = f"{PREFIX}.probe"  # "true" on a check's short-lived probe container (never a service)
 MARKER = f"{PREFIX}.marker"  # "complete" on the volume that marks a fully started instance
+ANCHOR = f"{PREFIX}.anchor"  # swarm engine: the service whose task holds a lab service's network namespace
 
 
 def managed() -> dict[str, str]:

@@ -56,7 +56,12 @@ def probe_labels(instance: LabInstance) -> dict[str, str]:
     return {**labels.managed(), labels.LAB: instance.lab_id, labels.INSTANCE: instance.key, labels.PROBE: "true"}
 
 
-def _client(instance: LabInstance):
+def _client(instance: LabInstance, near: Container | None = None):
+    """The engine to create a probe with: the one ``near`` (the container it joins, or looks
+    at) was found through — on a swarm, the engine of that container's node, since a namespace
+    or an archive copy never crosses nodes — else the instance's."""
+    if near is not None:
+        return near.client
     if not instance.containers:
         raise LabsError(f"lab {instance.key} has no containers to probe", f"start it again (`labs start {instance.lab_id}`)")
     return next(iter(instance.containers.values())).client
@@ -117,7 +122,7 @@ def run_probe(
 
     if not argv:
         raise LabsError("a probe needs a command", "pass argv, e.g. ['nginx', '-t']")
-    client = _client(instance)
+    client = _client(instance, join or pid or (copy[0][0] if copy else None) or model)
     options = _hardening(model or join or pid)
     if join is not None:
         options["network_mode"] = f"container:{join.id}"
@@ -162,7 +167,7 @@ def run_probe(
 def pristine(instance: LabInstance, container: Container) -> Iterator[Container]:
     """A created, never started container of ``container``'s original image: the truth to
     compare with. Removed on exit."""
-    copy = _client(instance).containers.create(
+    copy = _client(instance, container).containers.create(
         image_of(container),
         entrypoint=["true"],
         command=[],
