@@ -276,6 +276,7 @@ class LabContext:
 
         return remove_built(self.client, self.instance.key)
 
+
 class FreshService:
     """A fresh copy of a lab service made by ``LabContext.fresh_service``: ``name`` reaches it on
     the lab's network (from a probe: ``http://NAME/``, ``ssh root@NAME``)."""
