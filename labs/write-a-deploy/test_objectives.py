@@ -169,7 +169,7 @@ class _Deployment:
     @functools.cached_property
     def first(self) -> str | None:
         problem, _ = self._run()
-        return problem or self._serves(10, "waiting for the site after the first run")
+        return problem or self._serves(15, "waiting for the site after the first run")
 
     @functools.cached_property
     def second(self) -> str | None:
