@@ -174,3 +174,30 @@ def test_engine_option(swarm_labs):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-v"]))
+
+
+def test_classroom_admission_counts_what_the_cluster_has_not_reserved(swarm, swarm_labs, swarm_instance, monkeypatch):
+    """`labs serve --classroom` on a swarm admits seats from the nodes' unreserved memory: a
+    running seat's reservation is counted, and more seats than fit are refused with the count."""
+    from orchestrator.catalog import Catalog
+    from orchestrator.engine.cluster import cluster_status, seat_memory
+    from orchestrator.engine.swarm_engine import SwarmEngine
+    from orchestrator.errors import Conflict
+    from orchestrator.web.server import admit
+
+    name, started_labs = swarm_instance
+    monkeypatch.setenv("LABS_ENGINE", "swarm")
+    lab = Catalog.from_env().get("nginx-misconfig")
+    before = cluster_status(SwarmEngine().client, [lab])
+    fits, where = SwarmEngine().seats_that_fit(lab, 0.9)
+    assert fits == before.labs[0].seats > 0 and "schedulable node(s)" in where
+    started_labs.append("nginx-misconfig")
+    started = swarm_labs("start", "nginx-misconfig", "--instance", name, timeout=STEP)
+    assert started.returncode == 0, started.stdout + started.stderr
+    after, _ = SwarmEngine().seats_that_fit(lab, 0.9)
+    node = next(n for n in cluster_status(SwarmEngine().client, [lab]).nodes if n.this_node)
+    assert node.reserved_memory_bytes >= seat_memory(lab) and after < fits
+    admit(lab, after)
+    with pytest.raises(Conflict, match=r"not enough memory for \d+ instance\(s\) of nginx-misconfig.*schedulable node") as refused:
+        admit(lab, after + 1)
+    assert f"at most {after} fit now" in refused.value.fix

@@ -54,3 +54,18 @@ def engine_memory() -> EngineMemory:
                 continue  # removed while we were counting
             committed += int((inspected.get("HostConfig") or {}).get("Memory") or 0)
     return EngineMemory(total, committed, _host_available())
+
+
+def human_size(n: int) -> str:
+    """Bytes as MiB or GiB, for messages."""
+    gib = 1024**3
+    return f"{n / gib:.1f} GiB" if n >= gib else f"{n / 1024**2:.0f} MiB"
+
+
+def seats_on_engine(need: int, headroom: float) -> tuple[int, str]:
+    """How many more instances needing ``need`` bytes fit in this engine's free memory (never
+    more than ``headroom`` of it), and where that figure comes from, in words."""
+    memory = engine_memory()
+    budget = int(memory.free * headroom)
+    return (budget // max(1, need)), (f"the engine has {human_size(memory.free)} free "
+                                      f"({human_size(memory.committed)} of {human_size(memory.total)} promised to running containers)")

@@ -465,6 +465,13 @@ class DockerEngine:
             "memory_bytes": info.get("MemTotal"),
         }
 
+    def seats_that_fit(self, lab: Lab, headroom: float) -> tuple[int, str]:
+        """How many more instances of ``lab`` fit now (its services' memory limits against the
+        engine's free memory), and where that comes from, in words (admission control)."""
+        from orchestrator.engine.capacity import seats_on_engine
+
+        return seats_on_engine(sum(service.limits.memory_bytes for service in lab.services.values()), headroom)
+
     def has_image(self, reference: str) -> bool:
         return bool(self.client.images.list(name=reference))
 

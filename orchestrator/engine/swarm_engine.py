@@ -421,3 +421,20 @@ class SwarmEngine(DockerEngine):
             found += [f"container {c.name}" for c in client.containers.list(all=True, filters=selector, ignore_removed=True)]
             found += [f"volume {v.name}" for v in client.volumes.list(filters=selector)]
         return found
+
+    def seats_that_fit(self, lab: Lab, headroom: float) -> tuple[int, str]:
+        """How many more instances of ``lab`` fit on the cluster now: whole seats per ready,
+        active and reachable node, from the memory Swarm has not reserved there (admission
+        control for classrooms; Swarm enforces reservations itself, so no headroom applies)."""
+        from orchestrator.engine.cluster import cluster_status
+
+        status = cluster_status(self.client, [lab])
+        seats = status.labs[0]
+        nodes = [node for node in status.nodes if node.schedulable]
+        return seats.seats, (f"the cluster's {len(nodes)} schedulable node(s) of {len(status.nodes)} have room for "
+                             f"{seats.seats} seat(s) of {lab.id} ({_per_node(status, seats)})")
+
+
+def _per_node(status, seats) -> str:
+    names = {node.id: node.hostname for node in status.nodes}
+    return ", ".join(f"{names.get(node_id, node_id[:12])}: {count}" for node_id, count in sorted(seats.per_node.items())) or "none"

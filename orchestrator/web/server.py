@@ -17,7 +17,6 @@ from pathlib import Path
 
 from orchestrator.errors import Conflict, UsageError
 
-GiB = 1024**3
 HEADROOM = 0.9  # never promise more than this share of the engine's free memory
 
 
@@ -47,23 +46,19 @@ def lab_memory(lab) -> int:
     return sum(service.limits.memory_bytes for service in lab.services.values())
 
 
-def _size(n: int) -> str:
-    return f"{n / GiB:.1f} GiB" if n >= GiB else f"{n / 1024**2:.0f} MiB"
-
 
 def admit(lab, count: int = 1) -> None:
-    """Refuse (Conflict) when ``count`` more instances of ``lab`` would not fit in the engine's free memory."""
-    from orchestrator.engine.capacity import engine_memory
+    """Refuse (Conflict) when ``count`` more instances of ``lab`` would not fit: in the engine's
+    free memory, or on a Swarm cluster, in what its nodes have not reserved."""
+    from orchestrator.engine import open_engine
+    from orchestrator.engine.capacity import human_size as _size
 
-    need = lab_memory(lab) * count
-    memory = engine_memory()
-    budget = int(memory.free * HEADROOM)
-    if need > budget:
-        fits = budget // max(1, lab_memory(lab))
+    fits, where = open_engine().seats_that_fit(lab, HEADROOM)
+    if count > fits:
+        need = lab_memory(lab) * count
         what = f"{count} instance(s) of {lab.id}" if count > 1 else f"another instance of {lab.id}"
         raise Conflict(
-            f"not enough memory for {what}: they need {_size(need)} (the memory limits of its services, {_size(lab_memory(lab))} each), "
-            f"the engine has {_size(memory.free)} free ({_size(memory.committed)} of {_size(memory.total)} promised to running containers)",
+            f"not enough memory for {what}: they need {_size(need)} (the memory limits of its services, {_size(lab_memory(lab))} each); {where}",
             f"at most {fits} fit now: use fewer seats, stop other labs (`labs status`), or give the engine more memory",
         )
 
