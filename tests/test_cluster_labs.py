@@ -66,6 +66,9 @@ def pinned(tmp_path, cluster):
     cli = swarm_cli(tmp_path / "state", manager, worker)
     name = f"c{uuid.uuid4().hex[:8]}"
     yield cli, name
+    worker.container.reload()
+    if worker.container.status != "running":
+        return  # killed by the test: the nested engines go at the end, with all they hold
     try:
         cli("stop", LAB, "--instance", name, timeout=STEP)
     except Exception as err:  # noqa: BLE001 - the nested engines go anyway, with all they hold
@@ -176,3 +179,34 @@ def test_a_lab_pinned_to_the_worker_runs_checks_and_stops_through_its_engine(clu
     assert labelled(worker.client, key) == []
     print(f"{LAB} on the worker, timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
 
+
+def test_a_worker_lost_mid_class_is_reported_not_hung_on(cluster, pinned):
+    """Last in this file: the module's worker is killed here (a crashed VM)."""
+    manager, worker = cluster
+    cli, name = pinned
+    key = f"{LAB}.{name}"
+    started = run(cli, "start", LAB, "--instance", name)
+    assert started.returncode == 0, started.stdout + started.stderr
+    worker.kill()
+
+    def answered(*args: str):
+        try:
+            result = cli(*args, timeout=LOST_BOUND)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`labs {' '.join(args)}` still running {LOST_BOUND} s after the worker was killed: a lost node must not hang labs")
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    # status answers, the instance degraded: its services' node named as unreachable.
+    result = answered("status", "--json")
+    assert result.returncode == 0, result.stderr
+    mine = [i for i in json.loads(result.stdout)["instances"] if i["key"] == key]
+    assert mine and mine[0]["state"] == "degraded", mine
+    for service, state in mine[0]["services"].items():
+        assert state.startswith("unreachable") and worker.name in state, (service, state)
+
+    # check (and a terminal) refuse at once with one clear message naming the node: exit 4.
+    for args in (("check", LAB, "--instance", name), ("shell", LAB, "proxy", "--instance", name, "--", "true")):
+        result = answered(*args)
+        assert result.returncode == 4, result.stdout + result.stderr
+        assert "cannot be reached" in result.stderr and worker.name in result.stderr, result.stderr
