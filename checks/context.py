@@ -20,6 +20,7 @@ fake; prefer the probes above. Every engine call goes through ``orchestrator.eng
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import secrets
 from pathlib import Path
@@ -274,3 +275,49 @@ class LabContext:
         from orchestrator.engine.builds import remove_built
 
         return remove_built(self.client, self.instance.key)
+
+
+class FreshService:
+    """A fresh copy of a lab service made by ``LabContext.fresh_service``: ``name`` reaches it on
+    the lab's network (from a probe: ``http://NAME/``, ``ssh root@NAME``)."""
+
+    def __init__(self, container, readiness):
+        self.container, self._readiness = container, readiness
+
+    @property
+    def name(self) -> str:
+        return self.container.name
+
+    def restart(self, timeout: int = 10) -> None:
+        """Restart it (SIGTERM, SIGKILL after ``timeout`` s) and wait until it is ready again."""
+        from orchestrator.engine.readiness import restart_all_ready
+
+        restart_all_ready([(self.name, self.container, self._readiness)], stop_timeout=timeout)
+
+    def read_file(self, path: str, *, follow: bool = True) -> FileInfo | None:
+        """``path`` in it, read through the engine's archive API (nothing runs in it)."""
+        from orchestrator.engine.archive import read_file
+
+        return read_file(self.container, path, follow=follow)
+
+    def logs(self) -> str:
+        return self.container.logs().decode("utf-8", "replace")
+
+
+def _fresh_service(self: LabContext, service: str, *, files: dict[str, tuple[bytes, int]] | None = None):
+    """A NEW container of ``service`` from its pristine image, confined like the service, on the
+    lab's network under a name of its own, with ``files`` ({path: (content, mode)}) planted
+    before it starts; ready when yielded (a ``FreshService``), removed afterwards (and by
+    ``labs stop``). For build labs whose check proves the learner's deploy builds the service
+    from nothing, not the copy they prepared by hand::
+
+        with lab.fresh_service("target", files={"/root/.ssh/authorized_keys": (key, 0o600)}) as target:
+            lab.probe(["ssh", f"root@{target.name}", "true"], image="probe")
+    """
+    from orchestrator.engine.fresh import fresh_copy
+
+    with fresh_copy(self.instance, self.container(service), self._readiness(service), files=files) as container:
+        yield FreshService(container, self._readiness(service))
+
+
+LabContext.fresh_service = contextlib.contextmanager(_fresh_service)

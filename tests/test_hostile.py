@@ -221,12 +221,12 @@ def hung_engine(tmp_path):
 @pytest.mark.parametrize("command", [("status",), ("check", "nginx-misconfig"), ("logs", "nginx-misconfig")])
 def test_hung_engine_is_exit_4_for_read_only_commands(command, labs, hung_engine):
     # The command's own timeout is the bound: before, these waited 120 s per call.
-    result = labs(*command, env={"DOCKER_HOST": hung_engine})
+    result = labs(*command, env={"DOCKER_HOST": hung_engine, "LABS_ENGINE_DEADLINE": "5"})
     assert "did not answer" in one_error(result, 4)
 
 
 def test_hung_engine_does_not_hold_up_list(labs, hung_engine):
-    result = labs("list", env={"DOCKER_HOST": hung_engine})
+    result = labs("list", env={"DOCKER_HOST": hung_engine, "LABS_ENGINE_DEADLINE": "5"})
     assert result.returncode == 0 and "nginx-misconfig" in result.stdout
 
 

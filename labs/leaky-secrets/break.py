@@ -13,11 +13,10 @@ The database password (per instance: ``values.db_password``) gets out four ways:
   careless rotation (a plaintext ALTER ROLE ... PASSWORD) would log the new one.
 """
 
-import io
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 FILES = Path(__file__).parent / "files"
 PASSWORD = host.data.values["db_password"]
@@ -69,27 +68,65 @@ INSERT INTO items (sku, name, qty) VALUES {VALUES_SQL};
 SQL
 """
 
-if host.data.service == "db":
-    files.put(name="Audit: log every DDL statement", src=io.StringIO(AUDIT_CONF), dest="/etc/postgresql/15/main/conf.d/20-audit.conf", mode="644")
-    server.shell(name="Provision the stockroom role, database and stock table", commands=[PROVISION])
 
-# pyinfra orders operations per host only: this one runs on every service, so
-# nothing below starts before the database above is provisioned.
-files.directory(name="Wait for every service to get here", path="/run/labs", present=True)
 
-if host.data.service == "app":
-    files.put(name="App settings (world-readable, debug logging)", src=io.StringIO(SETTINGS), dest="/etc/stockroom/stockroom.env", user="root", group="root", mode="644")
-    server.shell(
-        name="Restart the app on its new settings, and let it serve a few requests",
-        commands=["for i in $(seq 50); do sv status stockroom >/dev/null 2>&1 && break; sleep 0.1; done; sv restart stockroom && for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:8000/api/items && break; sleep 0.1; done && curl -fsS -o /dev/null http://127.0.0.1:8000/"],
-    )
+def write(dest: str, text: str, mode: str, owner: str = "root:root") -> str:
+    """A shell snippet that writes ``text`` to ``dest`` (a heredoc: one command for many files)."""
+    return f"install -d \"$(dirname {dest})\"\ncat > {dest} <<'LABS_EOF'\n{text}LABS_EOF\nchown {owner} {dest} && chmod {mode} {dest}"
 
-if host.data.service == "web":
-    files.directory(name="Release: static assets folder", path="/srv/stockroom/static", mode="755")
-    files.put(name="Release: stylesheet", src=str(FILES / "stockroom.css"), dest="/srv/stockroom/static/stockroom.css", mode="644")
-    files.put(name="Release: RELEASE", src=str(FILES / "RELEASE"), dest="/srv/stockroom/RELEASE", mode="644")
-    files.put(name="Release: .env (templated into every release)", src=io.StringIO(SETTINGS), dest="/srv/stockroom/.env", mode="644")
-    files.put(name="A hand edit's leftover backup", src=io.StringIO(OLD_SETTINGS), dest="/srv/stockroom/stockroom.env.bak", mode="644")
-    files.put(name="Site: serve the release directory, pass the rest to the app", src=str(FILES / "stockroom-site.conf"), dest="/etc/nginx/sites-available/stockroom", mode="644")
-    files.link(name="Enable the stockroom site", path="/etc/nginx/sites-enabled/stockroom", target="/etc/nginx/sites-available/stockroom")
-    server.shell(name="Reload nginx", commands=["nginx -t -q && { nginx -s reload 2>/dev/null || nginx; }"])
+
+# pyinfra, as labs runs it, knows an operation by its position in each service's list (not by its
+# line) and runs position n on every service, one service after the other, before position n + 1.
+# So that the database is provisioned before the app restarts and is asked for its stock, every
+# service collects every operation below and `_if=` picks the one that runs it: the positions are
+# then the lines of this file, the same on every service. One command per service keeps it quick.
+
+
+def on(service: str):
+    return lambda: host.data.service == service
+
+
+ADMIN = host.data.values["admin_password"]
+
+# 1. The database: the superuser's password (for the checks' probes, set before the audit log is
+#    on), the audit log, then the app's role and data.
+server.shell(
+    name="Superuser password for the checks, the DDL audit log, and the stockroom role, database and table",
+    commands=[
+        f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -c \"ALTER ROLE postgres PASSWORD '{ADMIN}'\"",
+        write("/etc/postgresql/15/main/conf.d/20-audit.conf", AUDIT_CONF, "644"),
+        PROVISION,
+    ],
+    _if=on("db"),
+)
+
+# 2. The web tier: the release unpacked into the document root (its .env included), a hand edit's
+#    leftover backup, and the site that serves the whole folder.
+server.shell(
+    name="Release unpacked into the document root, a leftover backup, the site, and a reload",
+    commands=[
+        write("/srv/stockroom/static/stockroom.css", (FILES / "stockroom.css").read_text(), "644"),
+        write("/srv/stockroom/RELEASE", (FILES / "RELEASE").read_text(), "644"),
+        write("/srv/stockroom/.env", SETTINGS, "644"),
+        write("/srv/stockroom/stockroom.env.bak", OLD_SETTINGS, "644"),
+        write("/etc/nginx/sites-available/stockroom", (FILES / "stockroom-site.conf").read_text(), "644"),
+        "ln -sfn /etc/nginx/sites-available/stockroom /etc/nginx/sites-enabled/stockroom",
+        "nginx -t -q && { nginx -s reload 2>/dev/null || nginx; }",
+    ],
+    _if=on("web"),
+)
+
+# 3. The app, last: its settings, a restart on them, and a few requests served from the database
+#    provisioned above (its debug log prints the database URL at start and at every connection).
+server.shell(
+    name="App settings (world-readable, debug logging), a restart on them, and a few requests",
+    commands=[
+        write("/etc/stockroom/stockroom.env", SETTINGS, "644"),
+        "for i in $(seq 50); do sv status stockroom >/dev/null 2>&1 && break; sleep 0.1; done; sv restart stockroom",
+        # Bounded: each request, and the whole wait (a busy machine can be slow to start python).
+        "end=$(($(date +%s) + 100)); until curl -fsS -m 10 -o /dev/null http://127.0.0.1:8000/api/items; do [ $(date +%s) -lt $end ] || exit 1; sleep 0.3; done",
+        "curl -fsS -m 10 -o /dev/null http://127.0.0.1:8000/",
+    ],
+    _timeout=115,
+    _if=on("app"),
+)

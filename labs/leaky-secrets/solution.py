@@ -68,30 +68,36 @@ os.replace(tmp, path)  # atomic: the app never reads half a file
 PY
 sv restart stockroom"""
 
+# pyinfra, as labs runs it, knows an operation by its position in each service's list (not by its
+# line): every service collects every operation below and `_if=` picks the one that runs it, so
+# the positions are the lines of this file and the rotation comes after every leak is closed.
+
+
+def on(service: str):
+    return lambda: host.data.service == service
+
+
+WEB, APP = on("web"), on("app")
+
 # 1. The web tier serves only static/ and never a dotfile or a backup; the copies go.
-if host.data.service == "web":
-    site = files.put(name="Site: only static/ is public; no dotfiles or backups", src=str(FILES / "stockroom-site-fixed.conf"), dest="/etc/nginx/sites-available/stockroom", mode="644")
-    files.file(name="The web tier needs no database settings: remove .env", path="/srv/stockroom/.env", present=False)
-    files.file(name="Remove the hand edit's backup", path="/srv/stockroom/stockroom.env.bak", present=False)
-    server.shell(
-        name="Validate, then reload nginx (or start it if it is down)",
-        commands=["nginx -t -q", "if [ -s /run/nginx.pid ] && kill -0 $(cat /run/nginx.pid) 2>/dev/null; then nginx -s reload; else nginx; fi"],
-        _if=any_changed(site),
-    )
+site = files.put(name="Site: only static/ is public; no dotfiles or backups", src=str(FILES / "stockroom-site-fixed.conf"), dest="/etc/nginx/sites-available/stockroom", mode="644", _if=WEB)
+files.file(name="The web tier needs no database settings: remove .env", path="/srv/stockroom/.env", present=False, _if=WEB)
+files.file(name="Remove the hand edit's backup", path="/srv/stockroom/stockroom.env.bak", present=False, _if=WEB)
+server.shell(
+    name="Validate, then reload nginx (or start it if it is down)",
+    commands=["nginx -t -q", "if [ -s /run/nginx.pid ] && kill -0 $(cat /run/nginx.pid) 2>/dev/null; then nginx -s reload; else nginx; fi"],
+    _if=[WEB, any_changed(site)],
+)
 
 # 2. The app logs at info (its debug dump prints the database URL) and its
 #    settings are readable by the app's user only: root:stockroom 0640.
-if host.data.service == "app":
-    level = files.line(name="Settings: log at info, not debug", path=SETTINGS, line=r"^LOG_LEVEL=.*$", replace="LOG_LEVEL=info")
-    files.file(name="Settings: readable by the app's user only", path=SETTINGS, user="root", group="stockroom", mode="640")
-    server.shell(name="Restart the app on its new settings", commands=["sv restart stockroom"], _if=any_changed(level))
-
-# pyinfra orders operations per service only: this one runs on every service,
-# so the rotation below starts once every leak above is closed.
-files.directory(name="Wait until every leak is closed", path="/run/labs", present=True)
+level = files.line(name="Settings: log at info, not debug", path=SETTINGS, line=r"^LOG_LEVEL=.*$", replace="LOG_LEVEL=info", _if=APP)
+files.file(name="Settings: readable by the app's user only", path=SETTINGS, user="root", group="stockroom", mode="640", _if=APP)
+server.shell(name="Restart the app on its new settings", commands=["sv restart stockroom"], _if=[APP, any_changed(level)])
 
 # 3. Rotate, unless the settings already carry another password than the leaked one.
+still_leaked = False
 if host.data.service == "app":
     configured = (host.get_fact(Command, command=CONFIGURED_PASSWORD_SHA) or "").strip()
     still_leaked = configured == hashlib.sha256(LEAKED.encode()).hexdigest()
-    server.shell(name="Rotate the database password (hashed client-side) and restart the app", commands=[ROTATE], _if=lambda: still_leaked)
+server.shell(name="Rotate the database password (hashed client-side) and restart the app", commands=[ROTATE], _if=[APP, lambda: still_leaked])
