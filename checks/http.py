@@ -1,7 +1,8 @@
 """HTTP probes from outside the lab, as a client would make them.
 
 Requests go only to where the engine publishes a lab's ports: 127.0.0.1, or
-for a remote (tcp/ssh) engine that engine's host, never any other address. Errors never raise:
+for a remote (tcp/ssh) engine that engine's host, or on the Swarm engine the address a node of
+the swarm advertises, never any other address. Errors never raise:
 the result says what was seen (status, body, or the connection error), so a
 check can put it in its verdict.
 """
@@ -18,6 +19,13 @@ def _engine_publish_host() -> str:
     from orchestrator.engine.contexts import current_endpoint
 
     return current_endpoint().publish_host
+
+
+def _swarm_node_addresses() -> frozenset[str]:
+    """On the Swarm engine, a lab's ports are published on the node that runs it."""
+    from orchestrator.engine.cluster import swarm_node_addresses
+
+    return swarm_node_addresses()
 
 
 @dataclass
@@ -57,8 +65,8 @@ def http_request(
 ) -> HttpResult:
     """One HTTP request to a published port (loopback, or a remote engine's host); never raises
     for what the server does."""
-    if host not in ("127.0.0.1", "localhost", "::1") and host != _engine_publish_host():
-        raise ValueError(f"lab probes only go to the loopback address or the engine's host, not {host}")
+    if host not in ("127.0.0.1", "localhost", "::1") and host != _engine_publish_host() and host not in _swarm_node_addresses():
+        raise ValueError(f"lab probes only go to the loopback address or the engine's host (or a node of its swarm), not {host}")
     started = time.perf_counter()
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:

@@ -17,6 +17,7 @@ left by a test process that was killed outright are removed when the next one st
         manager.client      # the manager's engine over TLS (what labs connects to)
         worker.node_id      # its swarm node id
         worker.load_images(["debian:bookworm"])   # from the host engine (save | load)
+        load_images(host_client, [manager, worker], refs)   # into both at once, saved once
         worker.kill()       # it disappears at once, as a crashed VM would
 
 The labs CLI reaches the manager with ``manager.cli_env()`` (DOCKER_HOST and TLS settings).
@@ -197,14 +198,7 @@ class NestedEngine:
 
     def load_images(self, refs: list[str]) -> float:
         """Copy images from the host engine into the nested one (save | load); returns seconds."""
-        began = time.monotonic()
-        for ref in refs:
-            self.client.api.load_image(self.host.api.get_image(ref, chunk_size=1024 * 1024))
-            if not self.client.images.list(name=ref):
-                raise RuntimeError(f"{ref} was not loaded into the nested engine")
-        took = time.monotonic() - began
-        self.timings["load"] = self.timings.get("load", 0) + took
-        return took
+        return load_images(self.host, [self], refs)
 
     def kill(self) -> None:
         """The node disappears at once, as a crashed VM would (its container is killed)."""
@@ -225,6 +219,39 @@ class NestedEngine:
         if self.container is not None:
             with contextlib.suppress(NotFound):
                 self.container.remove(force=True, v=True)
+
+
+def load_images(host: docker.DockerClient, engines: list[NestedEngine], refs: list[str]) -> float:
+    """Copy images from the host engine into nested engines, all at once: saved once into one
+    archive (layers the images share stored once), loaded into every engine in parallel;
+    returns seconds."""
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="labs-test-images-") as tmp:
+        archive = Path(tmp) / "images.tar"
+        response = host.api._get(host.api._url("/images/get"), params={"names": refs}, stream=True)
+        host.api._raise_for_status(response)
+        with open(archive, "wb") as handle:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                handle.write(chunk)
+
+        def load(engine: NestedEngine) -> None:
+            with open(archive, "rb") as handle:
+                for message in engine.client.api.load_image(handle, quiet=True):  # to the end: the load is done then
+                    if "error" in message:
+                        raise RuntimeError(f"loading images into nested engine {engine.name}: {message['error']}")
+            missing = [ref for ref in refs if not engine.client.images.list(name=ref)]
+            if missing:
+                raise RuntimeError(f"{', '.join(missing)} not loaded into nested engine {engine.name}")
+
+        with ThreadPoolExecutor(max_workers=len(engines)) as pool:
+            list(pool.map(load, engines))
+    took = time.monotonic() - began
+    for engine in engines:
+        engine.timings["load"] = engine.timings.get("load", 0) + took
+    return took
 
 
 @contextlib.contextmanager

@@ -74,18 +74,15 @@ def _pump_pipe(sock):
     try:
         while True:
             watch = [sock] + ([stdin] if stdin is not None and stdin_open else [])
-            ready, _, _ = select.select(watch, [], [])
+            ready, _, _ = select.select(watch, [], [], 0 if _pending(sock) else None)
             if stdin is not None and stdin in ready:
                 data = os.read(stdin, 65536)
                 if data:
                     sock.sendall(data)
                 else:
                     stdin_open = False
-                    try:
-                        sock.shutdown(1)  # SHUT_WR: the command sees end of input
-                    except OSError:
-                        pass
-            if sock in ready:
+                    _end_input(sock)
+            if sock in ready or _pending(sock):
                 data = sock.recv(65536)
                 if not data:
                     break
@@ -100,3 +97,23 @@ def _pump_pipe(sock):
                     buffer = buffer[8 + length:]
     finally:
         sock.close()
+
+
+def _pending(sock) -> bool:
+    """Bytes already decrypted inside a TLS socket (a node's engine over TLS): select() on the
+    descriptor does not see them."""
+    return bool(getattr(sock, "pending", lambda: 0)())
+
+
+def _end_input(sock) -> None:
+    """Tell the command its input ended. A plain socket is half-closed (SHUT_WR); a TLS socket
+    cannot be (the engine would lose the TLS stream and the output with it): its input stays open
+    and the command's output still ends when the command does."""
+    import ssl
+
+    if isinstance(sock, ssl.SSLSocket):
+        return
+    try:
+        sock.shutdown(1)
+    except OSError:
+        pass

@@ -205,6 +205,28 @@ def node_engine(manager_client: docker.DockerClient, node_id: str, *, deadline: 
         return _CLIENTS[key]
 
 
+def swarm_node_addresses() -> frozenset[str]:
+    """The addresses the nodes of the swarm labs drives advertise (where the Swarm engine
+    publishes a lab's host-mode ports); empty when LABS_ENGINE is not swarm or the engine is no
+    swarm manager. Asked once per process."""
+    global _NODE_ADDRESSES
+    if os.environ.get("LABS_ENGINE") != "swarm":
+        return frozenset()
+    if _NODE_ADDRESSES is None:
+        from orchestrator.engine.client import connect
+
+        client = connect()
+        try:
+            nodes = client.api.nodes() if ((client.info().get("Swarm") or {}).get("ControlAvailable")) else []
+        finally:
+            client.close()
+        _NODE_ADDRESSES = frozenset(filter(None, ((n.get("Status") or {}).get("Addr") for n in nodes)))
+    return _NODE_ADDRESSES
+
+
+_NODE_ADDRESSES: frozenset[str] | None = None
+
+
 def forget_node_engines() -> None:
     """Close and drop every cached node engine client."""
     with _CLIENTS_LOCK:

@@ -62,6 +62,7 @@ class LabInstance:
     already_running: bool = False  # set by start_lab when nothing had to be done
     warnings: list[str] = field(default_factory=list)  # what the learner should know (e.g. no egress guard)
     resumed: bool = False  # set by start_lab when stopped containers were started again
+    unreachable: dict[str, str] = field(default_factory=dict)  # service -> why the node running it cannot be reached (swarm)
 
     @property
     def complete(self) -> bool:
@@ -158,7 +159,8 @@ class LabInstance:
             "key": self.key,
             "state": self.state,
             "services": {
-                s: (self.containers[s].status if s in self.containers else "missing") for s in self.services
+                s: (self.containers[s].status if s in self.containers else f"unreachable: {self.unreachable[s]}" if s in self.unreachable else "missing")
+                for s in self.services
             },
             "containers": {s: c.name for s, c in self.containers.items()},
             "ports": self.ports(),

@@ -83,6 +83,7 @@ class SwarmEngine(DockerEngine):
             )
         self.node_id = info.get("NodeID", "")
         self._node_clients: dict[str, object] = {self.node_id: self.client}
+        self._lost_nodes: dict[str, EngineUnavailable] = {}  # node id -> why its engine did not answer (asked once per command)
 
     @property
     def bind_address(self) -> str:
@@ -90,11 +91,18 @@ class SwarmEngine(DockerEngine):
 
     # -- nodes ---------------------------------------------------------------------------
     def node_client(self, node_id: str):
-        """The engine of swarm node ``node_id`` (the manager's own client for its own node)."""
+        """The engine of swarm node ``node_id`` (the manager's own client for its own node). A
+        node that did not answer is not asked again by the same command."""
+        if node_id in self._lost_nodes:
+            raise self._lost_nodes[node_id]
         if node_id not in self._node_clients:
             from orchestrator.engine.cluster import node_engine
 
-            self._node_clients[node_id] = node_engine(self.client, node_id)
+            try:
+                self._node_clients[node_id] = node_engine(self.client, node_id)
+            except EngineUnavailable as err:
+                self._lost_nodes[node_id] = err
+                raise
         return self._node_clients[node_id]
 
     def node_clients(self) -> dict:
@@ -171,13 +179,35 @@ class SwarmEngine(DockerEngine):
                 if container.labels.get(labels.MAIN) == "true":
                     inst.main = inst.main or name
                     inst.publish_host = self._publish_host(node_id)  # where its ports are reached
+        if self._lost_nodes:  # services whose anchor runs on a node that does not answer
+            for service in services:
+                node_id = self._task_node(service)
+                name = (service.attrs.get("Spec", {}).get("Labels") or {}).get(labels.ANCHOR)
+                if name and node_id in self._lost_nodes:
+                    entry(service.attrs["Spec"]["Labels"]).unreachable[name] = self._lost_nodes[node_id].message
         for inst in found.values():
             if not inst.main and inst.services:
                 inst.main = inst.services[0]
         return sorted(found.values(), key=lambda i: i.key)
 
+    def _task_node(self, service) -> str | None:
+        """The node of ``service``'s newest task (None before Swarm placed it)."""
+        tasks = self.client.api.tasks(filters={"service": service.id})
+        tasks.sort(key=lambda t: (t.get("Version") or {}).get("Index", 0), reverse=True)
+        return next((t["NodeID"] for t in tasks if t.get("NodeID")), None)
+
     def instance(self, lab_id: str, instance: str = DEFAULT_INSTANCE) -> LabInstance:
-        return only_instance(self.instances(key=instance_key(lab_id, instance)), lab_id, instance)
+        """The instance; one clear error (exit 4) when a service of it runs on a node that does
+        not answer, rather than commands that fail later for a reason nobody sees."""
+        inst = only_instance(self.instances(key=instance_key(lab_id, instance)), lab_id, instance)
+        lost = {service: why for service, why in inst.unreachable.items() if service not in inst.containers}
+        if lost:
+            flag = "" if instance == DEFAULT_INSTANCE else f" --instance {instance}"
+            raise EngineUnavailable(
+                f"lab {inst.key}: {', '.join(sorted(lost))} cannot be reached: {next(iter(lost.values()))}",
+                f"bring the node back, or `labs stop {lab_id}{flag}` and start it again on the nodes that answer; `labs cluster status` shows every node",
+            )
+        return inst
 
     # -- creating ------------------------------------------------------------------------
     def _config(self, lab: Lab, instance: str, session: str, marker: str):
