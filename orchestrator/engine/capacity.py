@@ -62,10 +62,16 @@ def human_size(n: int) -> str:
     return f"{n / gib:.1f} GiB" if n >= gib else f"{n / 1024**2:.0f} MiB"
 
 
-def seats_on_engine(need: int, headroom: float) -> tuple[int, str]:
-    """How many more instances needing ``need`` bytes fit in this engine's free memory (never
-    more than ``headroom`` of it), and where that figure comes from, in words."""
+def seat_memory(lab) -> int:
+    """What one instance (a seat) of ``lab`` may use, and reserves on a swarm node: its services'
+    memory limits, added up."""
+    return sum(service.limits.memory_bytes for service in lab.services.values())
+
+
+def seats_on_engine(lab, headroom: float) -> tuple[int, str]:
+    """How many more instances of ``lab`` fit in this engine's free memory (never more than
+    ``headroom`` of it), and where that figure comes from, in words."""
     memory = engine_memory()
     budget = int(memory.free * headroom)
-    return (budget // max(1, need)), (f"the engine has {human_size(memory.free)} free "
+    return (budget // max(1, seat_memory(lab))), (f"the engine has {human_size(memory.free)} free "
                                       f"({human_size(memory.committed)} of {human_size(memory.total)} promised to running containers)")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from orchestrator.engine import labels
+from orchestrator.engine.capacity import seat_memory
 from orchestrator.engine.client import _cause, answer_deadline
 from orchestrator.errors import EngineUnavailable, NotFound, UsageError
 
@@ -294,11 +295,6 @@ class ClusterStatus:
             raw["free_memory_bytes"] = node.free_memory_bytes
             raw["free_cpus"] = node.free_cpus
         return data
-
-
-def seat_memory(lab: Lab) -> int:
-    """What one seat of ``lab`` reserves on a node: its services' memory limits, added up."""
-    return sum(service.limits.memory_bytes for service in lab.services.values())
 
 
 def seats_on(nodes: list[NodeStatus], lab: Lab) -> LabSeats:

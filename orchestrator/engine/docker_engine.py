@@ -470,7 +470,7 @@ class DockerEngine:
         engine's free memory), and where that comes from, in words (admission control)."""
         from orchestrator.engine.capacity import seats_on_engine
 
-        return seats_on_engine(sum(service.limits.memory_bytes for service in lab.services.values()), headroom)
+        return seats_on_engine(lab, headroom)
 
     def has_image(self, reference: str) -> bool:
         return bool(self.client.images.list(name=reference))

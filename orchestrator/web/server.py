@@ -41,24 +41,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def lab_memory(lab) -> int:
-    """What one instance of ``lab`` may use: its services' memory limits, added up."""
-    return sum(service.limits.memory_bytes for service in lab.services.values())
-
-
-
 def admit(lab, count: int = 1) -> None:
     """Refuse (Conflict) when ``count`` more instances of ``lab`` would not fit: in the engine's
     free memory, or on a Swarm cluster, in what its nodes have not reserved."""
     from orchestrator.engine import open_engine
-    from orchestrator.engine.capacity import human_size as _size
+    from orchestrator.engine.capacity import human_size as _size, seat_memory
 
     fits, where = open_engine().seats_that_fit(lab, HEADROOM)
     if count > fits:
-        need = lab_memory(lab) * count
+        need = seat_memory(lab) * count
         what = f"{count} instance(s) of {lab.id}" if count > 1 else f"another instance of {lab.id}"
         raise Conflict(
-            f"not enough memory for {what}: they need {_size(need)} (the memory limits of its services, {_size(lab_memory(lab))} each); {where}",
+            f"not enough memory for {what}: they need {_size(need)} (the memory limits of its services, {_size(seat_memory(lab))} each); {where}",
             f"at most {fits} fit now: use fewer seats, stop other labs (`labs status`), or give the engine more memory",
         )
 
