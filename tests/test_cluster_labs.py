@@ -1,9 +1,12 @@
 """A lab on a real two-node Swarm cluster on one machine (tests/nested_engine.py: both nodes
 nested engines, the manager reached over TLS): nginx-misconfig pinned to the worker is started,
-checked (trusted probes included: they must start on the worker), solved, opened in a terminal
-and stopped, all through the worker's engine, with nothing left on any node; and a worker that
-disappears mid-class is reported as lost, never hung on (that test kills the module's worker, so
-it comes last).
+checked (trusted probes included: they must start on the worker), solved, reset, opened in a
+terminal and stopped, all through the worker's engine, with nothing left on any node; a
+classroom of two seats served by `labs serve` is spread by Swarm over both nodes, and each seat's
+check and browser terminal (a real WebSocket client) reach it through its node's engine; and a
+worker that disappears mid-class is reported as lost, never hung on, and `labs stop` of its seat
+removes what it reaches and says what is left (that test kills the module's worker, so it comes
+last).
 
 The lab's images (its services' and the probe image) are copied from the host engine into both
 nested engines (saved once, loaded in parallel) rather than built in their vfs storage.
@@ -51,9 +54,11 @@ def cluster(engine, cluster_folder, lab_images):  # noqa: F811 - the imported fi
         yield manager, worker
 
 
-def swarm_cli(state_dir, manager, worker) -> Labs:
-    """The labs CLI on the cluster's manager over TLS, with the Swarm engine, pinned to ``worker``."""
-    cli = Labs(state_dir, env={**manager.cli_env(), "LABS_ENGINE": "swarm", "LABS_SWARM_NODE": worker.name, "LABS_ENGINE_DEADLINE": str(DEADLINE)})
+def swarm_cli(state_dir, manager, worker=None) -> Labs:
+    """The labs CLI on the cluster's manager over TLS, with the Swarm engine, pinned to ``worker``
+    (placed by Swarm without one)."""
+    pin = {"LABS_SWARM_NODE": worker.name} if worker is not None else {}
+    cli = Labs(state_dir, env={**manager.cli_env(), "LABS_ENGINE": "swarm", **pin, "LABS_ENGINE_DEADLINE": str(DEADLINE)})
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # they would replace the cluster CA in requests
         cli.env.pop(name, None)
     return cli
@@ -164,6 +169,18 @@ def test_a_lab_pinned_to_the_worker_runs_checks_and_stops_through_its_engine(clu
     assert probes_created(manager.client, key, since) == 0
     assert manager.client.containers.list(all=True, filters={"label": [f"io.labs.instance={key}"]}) == []
 
+    # Reset through the worker's engine: fresh lab containers there, and broken again.
+    solved_ids = {c.id for c in lab_containers.values()}
+    began = time.monotonic()
+    reset = run(cli, "reset", LAB, "--instance", name)
+    timings["reset"] = time.monotonic() - began
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    fresh = {c.labels["io.labs.service"]: c for c in worker.client.containers.list(filters={"label": [f"io.labs.instance={key}"]}) if "io.labs.service" in c.labels}
+    assert set(fresh) == services and not solved_ids & {c.id for c in fresh.values()}
+    assert manager.client.containers.list(all=True, filters={"label": [f"io.labs.instance={key}"]}) == []
+    code, found = verdicts(cli, name)
+    assert code == 1 and not all(o["passed"] for o in found.values()), found
+
     # The terminal path: exec through the worker's engine.
     began = time.monotonic()
     shell = run(cli, "shell", LAB, "proxy", "--instance", name, "--", "sh", "-c", "echo hi")
@@ -178,6 +195,124 @@ def test_a_lab_pinned_to_the_worker_runs_checks_and_stops_through_its_engine(clu
     assert labelled(manager.client, key) == []
     assert labelled(worker.client, key) == []
     print(f"{LAB} on the worker, timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+
+
+def seat_link(server, seat: int) -> str:
+    """The token of seat ``seat``'s personal link, as `labs serve` printed it."""
+    link = server.links().get(f"seat {seat}")
+    assert link, server.output()
+    return link.rsplit("/", 1)[1]
+
+
+def finished(http, op: dict, server) -> dict:
+    """The web operation ``op`` once it ended (bounded)."""
+    deadline = time.monotonic() + STEP
+    while op["state"] == "running":
+        assert time.monotonic() < deadline, f"operation {op} still running after {STEP} s:\n{server.output()}"
+        time.sleep(1)
+        op = http.get(f"/api/operations/{op['id']}").json()
+    return op
+
+
+def terminal_echo(server, seat: str, token: str, service: str = "proxy") -> str:
+    """Open the browser terminal of ``service`` of ``seat`` over a real WebSocket, as the page
+    does, type a command and return what came back once its output is there."""
+    from websockets.sync.client import connect
+
+    marker = uuid.uuid4().hex
+    url = f"ws://127.0.0.1:{server.port}/ws/terminal/{LAB}/{seat}/{service}"
+    with connect(url, origin=server.base, additional_headers={"Cookie": f"labs_seat={token}"}, open_timeout=DEADLINE, max_size=1 << 20) as ws:
+        hello = json.loads(ws.recv(timeout=STEP))
+        assert hello["type"] == "hello", hello
+        ws.send(f"printf '%s-%s\\n' seen {marker}\n".encode())  # the echoed command line never holds "seen-<marker>"
+        output = b""
+        deadline = time.monotonic() + STEP
+        while f"seen-{marker}".encode() not in output:
+            assert time.monotonic() < deadline, output[-2000:]
+            frame = ws.recv(timeout=max(1, deadline - time.monotonic()))
+            if isinstance(frame, str):
+                notice = json.loads(frame)
+                assert notice["type"] not in ("exit", "error"), (notice, output[-2000:])
+                continue
+            output += frame
+            ws.send(json.dumps({"type": "ack", "bytes": len(frame)}))
+    return output.decode(errors="replace")
+
+
+def test_a_classroom_spreads_its_seats_over_both_nodes_each_checked_and_opened_in_the_browser_terminal(cluster, tmp_path):
+    """`labs serve --seats 2` on the two-node swarm, nothing pinned: Swarm puts each seat whole on
+    a node, the two seats on different nodes; each seat's check (probes on its node) and browser
+    terminal (a real WebSocket through the server, exec through the node's engine, over TLS for
+    the worker) work; stopping both seats from the page leaves nothing on either node."""
+    import httpx
+
+    from orchestrator.catalog import Catalog
+    from orchestrator.engine.capacity import seat_memory
+    from tests.test_web_browser import Server
+
+    manager, worker = cluster
+    worker.container.reload()
+    assert worker.container.status == "running", "the worker was killed by an earlier test (the lost-worker test must run last)"
+    lab = Catalog.from_env().get(LAB)
+    state = tmp_path / "state"
+    state.mkdir()
+    cli = swarm_cli(state, manager)
+    engine_of = {manager.node_id: manager.client, worker.node_id: worker.client}
+    seats = ["seat-1", "seat-2"]
+    server = Server(state, "--seats", "2", "--lab", LAB, env=cli.env, listen_within=STEP)
+    try:
+        tokens = {f"seat-{n}": seat_link(server, n) for n in (1, 2)}
+        browsers = {}
+        for seat in seats:
+            browsers[seat] = httpx.Client(base_url=server.base, follow_redirects=False, timeout=STEP)
+            assert browsers[seat].get(f"/join/{tokens[seat]}").status_code == 303
+        ops = {seat: browsers[seat].post(f"/api/labs/{LAB}/instances/{seat}/start").json() for seat in seats}  # both at once
+        for seat in seats:
+            op = finished(browsers[seat], ops[seat], server)
+            assert op["state"] == "done", (op, server.output())
+
+        # Each seat whole on one node (its main anchor reserves the seat, the others follow it), the two on different nodes.
+        node_of = {}
+        for seat in seats:
+            key = f"{LAB}.{seat}"
+            anchors = manager.client.services.list(filters={"label": [f"io.labs.instance={key}"]})
+            placed = {t["NodeID"] for a in anchors for t in a.tasks(filters={"desired-state": "running"})}
+            assert len(placed) == 1, (seat, placed)
+            node_of[seat] = placed.pop()
+            for anchor in anchors:
+                reserved = (anchor.attrs["Spec"]["TaskTemplate"]["Resources"].get("Reservations") or {}).get("MemoryBytes", 0)
+                main = anchor.attrs["Spec"]["Labels"]["io.labs.anchor"] == lab.main_service
+                assert reserved == (seat_memory(lab) if main else 0), (anchor.name, reserved)
+            here = engine_of[node_of[seat]].containers.list(filters={"label": [f"io.labs.instance={key}"]})
+            assert {c.labels["io.labs.service"] for c in here if "io.labs.service" in c.labels} == set(lab.services)
+            elsewhere = [e for n, e in engine_of.items() if n != node_of[seat]][0]
+            assert elsewhere.containers.list(all=True, filters={"label": [f"io.labs.instance={key}"]}) == []
+        assert set(node_of.values()) == {manager.node_id, worker.node_id}, node_of
+
+        for seat in seats:
+            key = f"{LAB}.{seat}"
+            since = time.time() - 1
+            checked = browsers[seat].post(f"/api/labs/{LAB}/instances/{seat}/check")
+            assert checked.status_code == 200, checked.text
+            objectives = checked.json()["objectives"]
+            assert objectives and not all(o["passed"] for o in objectives), objectives  # broken as started
+            assert probes_created(engine_of[node_of[seat]], key, since) > 0, seat
+            assert terminal_echo(server, seat, tokens[seat])  # its terminal, through its node's engine
+
+        ops = {seat: browsers[seat].post(f"/api/labs/{LAB}/instances/{seat}/stop").json() for seat in seats}
+        for seat in seats:
+            op = finished(browsers[seat], ops[seat], server)
+            assert op["state"] == "done", (op, server.output())
+            assert labelled(manager.client, f"{LAB}.{seat}") == []
+            assert labelled(worker.client, f"{LAB}.{seat}") == []
+        assert "Traceback" not in server.output(), server.output()
+    finally:
+        server.stop()
+        for seat in seats:
+            try:
+                cli("stop", LAB, "--instance", seat, timeout=STEP)
+            except Exception as err:  # noqa: BLE001 - the nested engines go anyway, with all they hold
+                print(f"stopping {LAB} {seat} after the test: {err}")
 
 
 def test_a_worker_lost_mid_class_is_reported_not_hung_on(cluster, pinned):
@@ -210,3 +345,13 @@ def test_a_worker_lost_mid_class_is_reported_not_hung_on(cluster, pinned):
         result = answered(*args)
         assert result.returncode == 4, result.stdout + result.stderr
         assert "cannot be reached" in result.stderr and worker.name in result.stderr, result.stderr
+
+    # stop removes what it reaches (the Swarm services, on the manager), names what is left on the
+    # lost node and says how to finish: exit 4, within the bound.
+    result = answered("stop", LAB, "--instance", name)
+    assert result.returncode == 4, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())
+    assert worker.name in message and "the containers of" in message, message
+    assert f"labs stop {LAB} --instance {name}" in message and "docker node rm" in message, message
+    assert manager.client.services.list(filters={"label": [f"io.labs.instance={key}"]}) == []
+    print(f"after stop with the worker lost: {labelled(manager.client, key)}")

@@ -188,6 +188,12 @@ class SocketExec:
         self.socket = sock
         self.resized = None
 
+    def read(self, size=65536):
+        return self.socket.recv(size)
+
+    def write(self, data):
+        self.socket.sendall(data)
+
     def resize(self, rows, cols):
         self.resized = (rows, cols)
 

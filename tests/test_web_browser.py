@@ -90,15 +90,15 @@ def _free_port() -> int:
 class Server:
     """A real `labs serve` process; its output is kept to read the links and to check the log."""
 
-    def __init__(self, state_dir: Path, *args: str):
+    def __init__(self, state_dir: Path, *args: str, env: dict | None = None, listen_within: float = 60):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = state_dir / f"serve-{self.port}.log"
         self.log = open(self.log_path, "w")
-        env = {**os.environ, "LABS_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
+        env = {**(os.environ if env is None else env), "LABS_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}  # env: the whole environment
         self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", "--port", str(self.port), *args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + listen_within
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"labs serve exited {self.proc.returncode}:\n{self.output()}")
@@ -107,7 +107,7 @@ class Server:
                     return
             except OSError:
                 time.sleep(0.2)
-        raise AssertionError(f"labs serve did not listen within 60 s:\n{self.output()}")
+        raise AssertionError(f"labs serve did not listen within {listen_within:g} s:\n{self.output()}")
 
     def output(self) -> str:
         self.log.flush()

@@ -315,7 +315,7 @@ def _labs_reservations(client: docker.DockerClient) -> dict[str, tuple[float, in
         if task.get("ServiceID") not in services or not node_id:
             continue
         resources = (task.get("Spec") or {}).get("Resources") or {}
-        held = resources.get("Reservations") or resources.get("Limits") or {}
+        held = resources["Reservations"] if "Reservations" in resources else resources.get("Limits") or {}  # a seat's other anchors reserve nothing
         cpus, memory, count = found.get(node_id, (0.0, 0, 0))
         found[node_id] = (cpus + int(held.get("NanoCPUs") or 0) / 1e9, memory + int(held.get("MemoryBytes") or 0), count + 1)
     return found

@@ -7,10 +7,12 @@
   publishes no ports: no gateway at all), carrying the instance's values and ports like the
   local engine's bridge;
 - per lab service, an **anchor** Swarm service (replicas 1, restart condition ``none``,
-  ``dnsrr`` endpoint: no IPVS here, host-mode published ports, memory reserved as much as the
-  service's limit, a constraint when ``LABS_SWARM_NODE`` pins a node): Swarm places it, and its
-  task — ``sleep infinity`` from the service's own image, no capabilities — owns the network
-  namespace: the overlay address, the service's name in the overlay's DNS, the ports;
+  ``dnsrr`` endpoint: no IPVS here, host-mode published ports, a constraint when
+  ``LABS_SWARM_NODE`` pins a node): Swarm places the main service's anchor, which reserves the
+  whole seat's memory, and the other anchors follow it to its node (a seat never straddles
+  nodes); each anchor's task — ``sleep infinity`` from the service's own image, no
+  capabilities — owns the network namespace: the overlay address, the service's name in the
+  overlay's DNS, the ports;
 - per lab service, the lab's container, created through the engine of the anchor's node in the
   anchor's network namespace, hardened exactly like a local one (limits, capabilities, no new
   privileges, tmpfs) and labelled like one;
@@ -36,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from orchestrator.engine import labels
+from orchestrator.engine.capacity import seat_memory
 from orchestrator.engine.docker_engine import DockerEngine, LostClaim, _name_clash
 from orchestrator.engine.instances import DEFAULT_INSTANCE, LabInstance, add_volume, instance_entry, instance_key, only_instance, port_key, read_network, resource_prefix
 from orchestrator.errors import Conflict, EngineUnavailable, Timeout
@@ -270,11 +273,14 @@ class SwarmEngine(DockerEngine):
             return GuardStatus(False, "this swarm node's docker_gwbridge masquerades: labs with published ports can reach beyond the lab (docs/swarm.md: create it without masquerading)")
         return GuardStatus(True, "overlays of labs without ports are internal; docker_gwbridge does not masquerade")
 
-    def _anchor_spec(self, lab: Lab, instance: str, service_name: str, tag: str, network, session: str, host_ports: dict[str, int]) -> dict:
+    def _anchor_spec(self, lab: Lab, instance: str, service_name: str, tag: str, network, session: str, host_ports: dict[str, int], node: str | None = None) -> dict:
         """The Swarm service that holds a lab service's place: its task (``sleep infinity`` from
         the service's own image, every capability dropped) owns the network namespace — the
-        overlay address, the name, the host-mode ports — and reserves the service's memory on
-        the node Swarm picks. The lab's container joins that namespace."""
+        overlay address, the name, the host-mode ports. The lab's container joins that namespace.
+
+        A seat stays on one node: the main service's anchor reserves the whole seat's memory
+        (every service's limit), so Swarm places it only on a node where the seat fits, and the
+        other anchors are constrained to ``node`` (the main anchor's) and reserve nothing more."""
         from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, Placement, Resources, RestartPolicy, TaskTemplate
 
         service = lab.services[service_name]
@@ -288,16 +294,17 @@ class SwarmEngine(DockerEngine):
             cap_add=[],
             stop_grace_period=10**9,
         )
-        memory = service.limits.memory_bytes
-        resources = Resources(cpu_limit=int(0.1e9), mem_limit=memory, mem_reservation=memory)
+        reserve = seat_memory(lab) if node is None else 0
+        resources = Resources(cpu_limit=int(0.1e9), mem_limit=service.limits.memory_bytes, mem_reservation=reserve)
         resources["Limits"]["Pids"] = 16  # API 1.41
         pinned = os.environ.get("LABS_SWARM_NODE")
+        constraints = [f"node.id=={node}"] if node else [f"node.hostname=={pinned}"] if pinned else []
         task = TaskTemplate(
             container,
             resources=resources,
             restart_policy=RestartPolicy(condition="none"),
             networks=[NetworkAttachmentConfig(network.id, aliases=[service_name])],
-            placement=Placement(constraints=[f"node.hostname=={pinned}"]) if pinned else None,
+            placement=Placement(constraints=constraints) if constraints else None,
         )
         ports = [
             {"Protocol": "tcp", "TargetPort": port.container, "PublishedPort": host_ports[port_key(service_name, port.container)], "PublishMode": "host"}
@@ -310,10 +317,10 @@ class SwarmEngine(DockerEngine):
             "endpoint_spec": EndpointSpec(mode="dnsrr", ports=ports or None),
         }
 
-    def _create_anchor(self, lab: Lab, instance: str, name: str, tag: str, network, session: str, host_ports: dict[str, int]):
+    def _create_anchor(self, lab: Lab, instance: str, name: str, tag: str, network, session: str, host_ports: dict[str, int], node: str | None = None):
         from docker.errors import APIError
 
-        spec = self._anchor_spec(lab, instance, name, tag, network, session, host_ports)
+        spec = self._anchor_spec(lab, instance, name, tag, network, session, host_ports, node)
         try:
             created = self.client.api.create_service(**spec)
         except APIError as err:
@@ -327,29 +334,35 @@ class SwarmEngine(DockerEngine):
         return self.client.services.get(created["ID"])
 
     def create_services(self, lab: Lab, instance: str, tags: dict[str, str], network, values, session: str, host_ports: dict[str, int]) -> dict:
-        """Per lab service: its anchor service (Swarm places it), then — once the anchor's task
-        runs — the lab's container, created (not started) through that node's engine in the
-        anchor's network namespace, hardened exactly like a local one. Returns service ->
-        container. A failure is raised after every step returned, so a rollback sees all."""
+        """Per lab service: its anchor service, then — once the anchor's task runs — the lab's
+        container, created (not started) through that node's engine in the anchor's network
+        namespace, hardened exactly like a local one. Swarm places the main service's anchor
+        (on the node with the fewest tasks among those where the whole seat fits: seats spread
+        over the nodes); the other anchors follow it to that node, so a seat never straddles
+        nodes. Returns service -> container. A failure is raised after every step returned, so
+        a rollback sees all."""
         from docker.errors import APIError
 
-        def create(name: str):
+        def create(name: str, node: str | None = None):
             tag = tags[lab.services[name].image]
-            anchor = self._running_container(self._create_anchor(lab, instance, name, tag, network, session, host_ports), time.monotonic() + TASK_START_TIMEOUT)
+            anchor, node = self._running_container(self._create_anchor(lab, instance, name, tag, network, session, host_ports, node), time.monotonic() + TASK_START_TIMEOUT)
             try:
-                return anchor.client.containers.create(tag, network_mode=f"container:{anchor.id}", **self._service_container_options(lab, instance, name, values, session))
+                return anchor.client.containers.create(tag, network_mode=f"container:{anchor.id}", **self._service_container_options(lab, instance, name, values, session)), node
             except APIError as err:
                 if err.status_code == 409:
                     raise Conflict(f"a container named for {instance_key(lab.id, instance)} already exists on the node of {anchor.name}: {err.explanation}", "another command is starting this lab; wait for it, then `labs status`") from None
                 raise
 
-        with ThreadPoolExecutor(max_workers=max(1, len(lab.services))) as pool:
-            futures = {name: pool.submit(create, name) for name in lab.services}
-        return {name: future.result() for name, future in futures.items()}
+        main = lab.main_service
+        created, node = create(main)
+        others = [name for name in lab.services if name != main]
+        with ThreadPoolExecutor(max_workers=max(1, len(others))) as pool:
+            futures = {name: pool.submit(create, name, node) for name in others}
+        return {main: created, **{name: future.result()[0] for name, future in futures.items()}}
 
     def _running_container(self, service, deadline: float):
-        """The container of ``service``'s task once it runs; a task Swarm cannot place or start
-        is one clear error (with Swarm's reason), a task that takes too long a timeout."""
+        """(container, node id) of ``service``'s task once it runs; a task Swarm cannot place or
+        start is one clear error (with Swarm's reason), a task that takes too long a timeout."""
         last = "not scheduled yet"
         while True:
             tasks = self.client.api.tasks(filters={"service": service.id})
@@ -359,9 +372,9 @@ class SwarmEngine(DockerEngine):
                 state, err = status.get("State", "?"), status.get("Err") or status.get("Message") or ""
                 last = f"{state}: {err}" if err else state
                 if state == "running":
-                    container, _ = self._task_container(service)
+                    container, node = self._task_container(service)
                     if container is not None:
-                        return container
+                        return container, node
                 if state in _FAILED_TASK:
                     raise Conflict(f"Swarm could not start {service.name}: {last}", f"see `docker service ps --no-trunc {service.name}`; a port in use or an image missing on the node are the usual causes")
             if time.monotonic() > deadline:
@@ -407,8 +420,10 @@ class SwarmEngine(DockerEngine):
             found = [c for client in nodes.values() for c in client.containers.list(all=True, filters=selector, ignore_removed=True)]
             return found if keys is None else [c for c in found if c.labels.get(labels.INSTANCE) in keys]
 
+        services = self.client.services.list(filters=selector)
+        stranded = self._stranded(services)  # instance key -> {service: node}, on nodes that do not answer
         removed = _remove_quietly([c for c in containers() if labels.ANCHOR not in c.labels])  # the lab containers (and probes) first: they live in the anchors' namespaces
-        removed += self._remove_objects(self.client.services.list(filters=selector))
+        removed += self._remove_objects(services)
         networks = [n for n in self.client.networks.list(filters=selector) if n.attrs.get("Scope") == "swarm"]
         deadline = time.monotonic() + 60
         while True:  # Swarm removes the anchors' task containers on its own time; the network waits for them
@@ -422,17 +437,52 @@ class SwarmEngine(DockerEngine):
                         busy.append(network)
             networks = busy
             left = containers()
-            if not networks and not left:
+            if not left and (not networks or stranded):  # a lost node's tasks hold the network until it is back (or removed)
                 break
             if time.monotonic() > deadline:
                 what = f"network {networks[0].name}" if networks else f"container {left[0].name}"
                 raise Conflict(f"{what} of {key or 'a lab'} is still there a minute after its services were removed", "run `labs stop` again in a moment; `docker service ls` shows what Swarm still runs")
             _remove_quietly([c for c in left if labels.ANCHOR not in c.labels])  # anything started meanwhile
             time.sleep(0.5)
-        removed += self._remove_objects(self.client.configs.list(filters=selector))
         for client in nodes.values():
             removed += _remove_quietly(client.volumes.list(filters=selector))
+        if stranded:
+            raise self._stranded_error(stranded, removed, networks)
+        removed += self._remove_objects(self.client.configs.list(filters=selector))
         return removed
+
+    def _stranded(self, services: list) -> dict[str, dict[str, str]]:
+        """instance key -> {service: node name} for anchors whose task is on a node that does not answer."""
+        stranded: dict[str, dict[str, str]] = {}
+        if not self._lost_nodes:
+            return stranded
+        names = {n["ID"]: (n.get("Description") or {}).get("Hostname") or n["ID"][:12] for n in self.client.api.nodes()}
+        for service in services:
+            node_id = self._task_node(service)
+            if node_id in self._lost_nodes:
+                spec_labels = service.attrs.get("Spec", {}).get("Labels") or {}
+                stranded.setdefault(spec_labels.get(labels.INSTANCE, "?"), {})[spec_labels.get(labels.ANCHOR, service.name)] = names.get(node_id, node_id[:12])
+        return stranded
+
+    def _stranded_error(self, stranded: dict[str, dict[str, str]], removed: int, networks: list) -> EngineUnavailable:
+        """What `labs stop` could not remove because a node is lost, and how to finish."""
+        parts, commands = [], []
+        for key, services in sorted(stranded.items()):
+            by_node: dict[str, list[str]] = {}
+            for service, node in services.items():
+                by_node.setdefault(node, []).append(service)
+            parts += [f"the containers of {key}'s {', '.join(sorted(names))} on node {node}" for node, names in sorted(by_node.items())]
+            lab, _, instance = key.partition(".")
+            commands.append(f"`labs stop {lab}" + (f" --instance {instance}`" if instance else "`"))
+        nodes = " ".join(sorted({node for services in stranded.values() for node in services.values()}))
+        kept = ", ".join([f"network {n.name}" for n in networks] + ["the instance's claim"])
+        again = " and ".join(commands)
+        return EngineUnavailable(
+            f"removed what labs could reach ({removed} resource(s): the Swarm services, and everything on the nodes that answer), "
+            f"but not {'; '.join(parts)}: {next(iter(self._lost_nodes.values())).message}. Kept until those are removed: {kept}",
+            f"when {nodes} is back, run {again} again: it removes the rest; if it will not come back, "
+            f"`docker node rm --force {nodes}` on the manager, then {again} again",
+        )
 
     def remove_services(self, inst: LabInstance) -> int:
         """Remove an instance's anchors, containers and completion marker, keeping its network,

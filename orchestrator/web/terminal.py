@@ -62,7 +62,6 @@ class TerminalSession:
     def __init__(self, key: str, exec_session):
         self.key = key
         self.exec = exec_session
-        self.sock = exec_session.socket
         self.ring = bytearray()
         self.start = 0  # absolute offset of ring[0]
         self.head = 0  # absolute offset just past the last byte read
@@ -80,7 +79,7 @@ class TerminalSession:
         try:
             while True:
                 try:
-                    data = self.sock.recv(65536)
+                    data = self.exec.read(65536)
                 except OSError:
                     break
                 if not data:
@@ -171,7 +170,7 @@ class TerminalSession:
 
     def write(self, data: bytes) -> None:
         self.last_input = time.time()
-        self.sock.sendall(data)
+        self.exec.write(data)
 
     def close(self) -> None:
         self.exec.close()
