@@ -94,14 +94,16 @@ def two_node(lab, seats: int, execs: int, run_id: str) -> dict:
     host = docker.from_env(timeout=900)
     refs = list(ensure_images(host, check_images(lab), lab_folder=lab.folder).values())
     folder = Path(tempfile.mkdtemp(prefix="labs-bench-cluster-"))
-    saved = {k: os.environ.get(k) for k in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "LABS_CLUSTER_DIR", "DOCKER_CONTEXT")}
+    # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE would replace the cluster CA in requests: out for the swarm side.
+    saved = {k: os.environ.get(k) for k in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "LABS_CLUSTER_DIR", "DOCKER_CONTEXT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
     try:
         with nested_cluster(host, folder) as (manager, worker):
             began = time.perf_counter()
             load_images(host, [manager, worker], refs)
             print(f"two-node cluster ready (images loaded in {time.perf_counter() - began:.0f} s)", flush=True)
             os.environ.update(manager.cli_env())
-            os.environ.pop("DOCKER_CONTEXT", None)
+            for name in ("DOCKER_CONTEXT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+                os.environ.pop(name, None)
             nodes = {manager.client.api.base_url: f"manager ({manager.name})", worker.client.api.base_url: f"worker ({worker.name})"}
             return measure("swarm", lab, seats, execs, run_id, nodes)
     finally:
@@ -126,17 +128,18 @@ def main() -> int:
     lab = Catalog.from_env().get(args.lab)
     run_id = secrets.token_hex(3)
     local = measure("docker", lab, args.seats, args.execs, run_id)
+    print(f"local engine: {local}", flush=True)
     swarm = two_node(lab, args.seats, args.execs, run_id) if args.two_node else measure("swarm", lab, args.seats, args.execs, run_id)
     ratios = {"seats_per_minute": round(swarm["seats_per_minute"] / local["seats_per_minute"], 2)}
     execs = swarm.get("exec_ms_median_by_node") or {"swarm": swarm["exec_ms_median"]}
     for node, ms in execs.items():
         ratios[f"exec_latency {node}" if args.two_node else "exec_latency"] = round(ms / local["exec_ms_median"], 2)
     result = {"lab": args.lab, "two_node": args.two_node, "local": local, "swarm": swarm, "ratio_swarm_over_local": ratios, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(f"{'':34} {'local':>10} {'swarm':>10} {'swarm/local':>12}")
-    print(f"{'seats started / min':34} {local['seats_per_minute']:>10} {swarm['seats_per_minute']:>10} {ratios['seats_per_minute']:>12}")
+    print(f"{'':44} {'local':>10} {'swarm':>10} {'swarm/local':>12}")
+    print(f"{'seats started / min':44} {local['seats_per_minute']:>10} {swarm['seats_per_minute']:>10} {ratios['seats_per_minute']:>12}")
     for node, ms in execs.items():
         label = f"exec median (ms) {node}" if args.two_node else "exec median (ms)"
-        print(f"{label[:34]:34} {local['exec_ms_median']:>10} {ms:>10} {round(ms / local['exec_ms_median'], 2):>12}")
+        print(f"{label:44} {local['exec_ms_median']:>10} {ms:>10} {round(ms / local['exec_ms_median'], 2):>12}")
     if args.two_node:
         print(f"seats per node: {swarm['seats_per_node']}")
     out = REPO / "bench" / "results" / f"swarm{'-two-node' if args.two_node else ''}-{time.strftime('%Y%m%d-%H%M%S')}.json"
