@@ -63,6 +63,7 @@ def phase_title(phase: str, kind: str = "repair") -> str:
     """What a phase is called for a lab of ``kind``."""
     return BUILD_PHASE_TITLES.get(phase, phase) if kind == "build" else phase
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+SKIPPABLE = ("idempotence", "reset", "shortcuts")  # phases `--skip` may leave out: nothing after them depends on them
 DEFAULT_TIMEOUT = 900.0  # seconds one lab's whole validation may take
 # Seconds a worker gets to clean up after SIGTERM before SIGKILL. A command that blocks
 # inside a deploy may not let it react at all; the parent then removes the instance by label.
@@ -280,14 +281,16 @@ def validate_lab(
     *,
     instance: str | None = None,
     keep: bool = False,
+    skip: tuple[str, ...] = (),
     build: bool = True,
     lint: PhaseResult | None = None,
     progress: Progress = _quiet,
     on_phase: Callable[[PhaseResult], None] | None = None,
 ) -> LabValidation:
     """Validate one lab in this process (``lint`` is a lint phase already run; ``build=False``
-    when the images were built up front). Always stops the instance, unless ``keep`` and a
-    phase failed; an interrupt stops it too and propagates."""
+    when the images were built up front; ``skip``: phases of SKIPPABLE left out, recorded as
+    skipped). Always stops the instance, unless ``keep`` and a phase failed; an interrupt
+    stops it too and propagates."""
     from orchestrator.check_runner import run_checks
     from orchestrator.engine import open_engine
     from orchestrator.lifecycle import reset_lab, running_instance, solve_lab, start_lab
@@ -382,7 +385,9 @@ def validate_lab(
             ("shortcuts", "applying each known wrong fix to a fresh broken instance; checks must fail", shortcuts),
         ]
         for name, intro, body in steps:
-            if not started_ok:
+            if name in skip:
+                phases.skip([name], f"not run: --skip {name}")
+            elif not started_ok:
                 phases.skip([name], "not run: the lab did not start")
             elif keep and not result.ok:
                 phases.skip([name], "not run: --keep stops at the first failure")
@@ -487,6 +492,7 @@ def worker_main(argv: list[str] | None = None) -> None:
             lab,
             instance=job["instance"],
             keep=job.get("keep", False),
+            skip=tuple(job.get("skip", ())),
             build=job.get("build", False),
             progress=lambda event: emit("progress", asdict(event)),
             on_phase=lambda phase: emit("phase", asdict(phase)),
@@ -519,9 +525,9 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def _run_worker(job: _Job, keep: bool, timeout: float, progress: Progress, cancelled: threading.Event) -> LabValidation:
+def _run_worker(job: _Job, keep: bool, skip: tuple[str, ...], timeout: float, progress: Progress, cancelled: threading.Event) -> LabValidation:
     """Run one lab's validation in a worker process; always returns a result."""
-    spec = {"folder": str(job.folder), "instance": job.instance, "keep": keep, "build": False}
+    spec = {"folder": str(job.folder), "instance": job.instance, "keep": keep, "skip": list(skip), "build": False}
     phases: list[PhaseResult] = [job.lint, job.build]
     current = {"phase": "start"}
     done: dict = {}
@@ -779,13 +785,19 @@ def validate(
     *,
     jobs: int = 1,
     keep: bool = False,
+    skip: tuple[str, ...] = (),
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress = _quiet,
 ) -> ValidationReport:
     """Validate every lab folder: lint them here, build their images once, then run
-    ``jobs`` worker processes at a time. The report keeps the order of ``folders``."""
+    ``jobs`` worker processes at a time, the longest labs first (``estimated_seconds``), so
+    that no long lab starts last and runs alone. The report keeps the order of ``folders``.
+    ``skip``: phases of SKIPPABLE to leave out of every lab."""
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: must be at least 1")
+    unknown = [name for name in skip if name not in SKIPPABLE]
+    if unknown:
+        raise UsageError(f"--skip {unknown[0]}: not a phase that can be skipped", f"use one of: {', '.join(SKIPPABLE)}")
     started = time.perf_counter()
     results: dict[Path, LabValidation] = {}
     lints: dict[Path, tuple[PhaseResult, LintResult]] = {}
@@ -819,18 +831,19 @@ def validate(
                 continue
             progress(Event(lint.lab_id, "build", build.message, PASSED))
             job_list.append(_Job(folder, lint.lab_id, new_instance_name(lint.lab_id), lint_phase, build))
-        results.update(_run_jobs(job_list, jobs, keep, timeout, progress))
+        job_list.sort(key=lambda job: -estimated_seconds(job.folder))
+        results.update(_run_jobs(job_list, jobs, keep, tuple(skip), timeout, progress))
     report = ValidationReport([results[f] for f in folders], jobs, time.perf_counter() - started)
     return report
 
 
-def _run_jobs(job_list: list[_Job], jobs: int, keep: bool, timeout: float, progress: Progress) -> dict[Path, LabValidation]:
+def _run_jobs(job_list: list[_Job], jobs: int, keep: bool, skip: tuple[str, ...], timeout: float, progress: Progress) -> dict[Path, LabValidation]:
     cancelled = threading.Event()
     out: dict[Path, LabValidation] = {}
     if not job_list:
         return out
     pool = ThreadPoolExecutor(max_workers=min(jobs, len(job_list)), thread_name_prefix="labs-validate")
-    futures = {pool.submit(_run_worker, job, keep, timeout, progress, cancelled): job for job in job_list}
+    futures = {pool.submit(_run_worker, job, keep, skip, timeout, progress, cancelled): job for job in job_list}
     try:
         for future, job in futures.items():
             while True:

@@ -26,6 +26,7 @@ CAUGHT = {
     "shadow_catalog": ("test_no_forgotten_transaction", "m_kowalski"),  # catalog read through the learner's search_path
     "frozen_copy": ("test_statement_answers_correct", "live tables"),  # no proof the real path was taken
     "forced_planner_database": ("test_plans_use_indexes", "enable_seqscan"),  # a planner method forced off
+    "forced_planner_role": ("test_plans_use_indexes", "enable_seqscan"),  # a planner method forced off for the app's role
     "delete_history": ("test_data_intact", "missing"),  # compared with what is left, not with the truth
 }
 
@@ -113,7 +114,8 @@ def test_broken_then_solved_under_load_then_stopped(labs, lab_instance, instance
 
 
 def test_every_shortcut_fails_on_what_it_fakes(labs, lab_instance, instance_name):
-    assert {p.stem for p in SHORTCUTS.glob("*.py")} >= set(CAUGHT)
+    # Every shipped shortcut: `labs validate`'s shortcuts phase is left to this test (tests/test_validate.py).
+    assert {p.stem for p in SHORTCUTS.glob("[!_]*.py")} == set(CAUGHT)
     started = lab_instance(LAB)
     assert started.returncode == 0, started.stdout + started.stderr
     verdicts = labs.shortcut_verdicts(LAB, instance_name, [SHORTCUTS / f"{name}.py" for name in CAUGHT])

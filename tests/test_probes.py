@@ -171,6 +171,20 @@ def test_a_probe_joins_a_service_network_and_pid_namespace(lab):
     assert "python3 -u /srv/app/app.py" in processes.stdout
 
 
+def test_a_probe_on_the_lab_network_finds_services_at_the_engines_addresses(lab, engine):
+    """Without the engine's embedded DNS (it fails under load): the host entries a probe is
+    given are the addresses the engine reports for each service right now, and they answer."""
+    network = lab.instance.network.id
+    addresses = {s: engine.api.inspect_container(lab.container(s).id)["NetworkSettings"]["Networks"] for s in ("app", "proxy")}
+    addresses = {s: next(e["IPAddress"] for e in nets.values() if e["NetworkID"] == network) for s, nets in addresses.items()}
+    # Resolver pointed nowhere (no DNS server answers): only the host entries can name the services.
+    result = lab.probe(["sh", "-c", "echo 'nameserver 127.0.0.1' > /etc/resolv.conf; getent hosts app proxy; curl -s --max-time 5 http://app:8000/healthz"], image="probe")
+    assert result.ok, result.output
+    found = dict(reversed(line.split()) for line in result.stdout.splitlines()[:2])
+    assert found == {"app": addresses["app"], "proxy": addresses["proxy"]}, result.stdout
+    assert result.stdout.splitlines()[-1] == "ok"
+
+
 def test_a_probe_gets_copies_and_a_deadline(lab, engine):
     result = lab.probe(["sh", "-c", "ls -l /probe/etc/nginx/sites-enabled; cat /probe/etc/nginx/snippets/orders-proxy.conf"],
                        image="probe", copy={"/probe/etc/nginx": "proxy:/etc/nginx"})

@@ -155,6 +155,7 @@ def validate(
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="labs validated side by side, each in its own process")] = 1,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here (one testcase per lab and phase, and per shortcut)", show_default=False)] = None,
     keep: Annotated[bool, typer.Option("--keep", help="stop at a lab's first failed phase and leave its instance running as it failed, to inspect it")] = False,
+    skip: Annotated[Optional[list[str]], typer.Option("--skip", metavar="PHASE", help="leave out a phase: idempotence, reset or shortcuts (repeatable; reported as skipped)", show_default=False)] = None,
     timeout: Annotated[float, typer.Option("--timeout", min=30, help="seconds one lab's validation may take before it is stopped")] = 900,
     shard: Annotated[Optional[str], typer.Option("--shard", help="only shard K of N (K/N): a stable split with the longest labs spread evenly, for CI matrices")] = None,
     changed: Annotated[Optional[str], typer.Option("--changed", metavar="REF", help="only labs whose folder or shared images changed since git REF (all labs when labs' own code changed)")] = None,
@@ -183,7 +184,7 @@ def validate(
         render.err.print("nothing to validate")
         return
     with _Display(quiet=as_json) as display:
-        report = run_validation(folders, jobs=jobs, keep=keep, timeout=timeout, progress=display)
+        report = run_validation(folders, jobs=jobs, keep=keep, skip=tuple(skip or ()), timeout=timeout, progress=display)
     if junit is not None:
         write_junit(report, junit)
     console = render.err if as_json else render.out

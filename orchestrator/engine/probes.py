@@ -99,6 +99,37 @@ def _remove(container: Container) -> None:
         container.remove(force=True, v=True)
 
 
+def service_hosts(client, network_id: str) -> dict[str, str]:
+    """Each service name on the instance's network -> the address the engine gives it there
+    now, read through ``client`` (the engine the probe is created on).
+
+    A probe on the lab network is given these as host entries, so that it finds the services
+    without asking the engine's embedded DNS server: that server lives in the engine process
+    and, on a busy machine (a restart of every service, several labs checked at once), can
+    answer "temporary failure" — a check must not fail a correct fix for that. The addresses
+    come from the engine, which the learner cannot change; a name held by two containers (or
+    one not on this engine, as on another node of a swarm) is left to DNS."""
+    from docker.errors import APIError, NotFound
+
+    seen: dict[str, set[str]] = {}
+    try:
+        attached = (client.api.inspect_network(network_id).get("Containers") or {}).keys()
+    except (APIError, NotFound):
+        return {}
+    for container_id in attached:
+        try:
+            networks = (client.api.inspect_container(container_id).get("NetworkSettings") or {}).get("Networks") or {}
+        except (APIError, NotFound):
+            continue  # removed while we looked
+        for endpoint in networks.values():
+            if endpoint.get("NetworkID") != network_id or not endpoint.get("IPAddress"):
+                continue
+            for alias in endpoint.get("Aliases") or []:
+                if alias and not container_id.startswith(alias):  # the engine's short-id alias is no name
+                    seen.setdefault(alias, set()).add(endpoint["IPAddress"])
+    return {alias: next(iter(ips)) for alias, ips in seen.items() if len(ips) == 1}
+
+
 def run_probe(
     instance: LabInstance,
     argv: list[str],
@@ -128,6 +159,7 @@ def run_probe(
         options["network_mode"] = f"container:{join.id}"
     elif instance.network is not None:
         options["network"] = instance.network.id
+        options["extra_hosts"] = service_hosts(client, instance.network.id) or None
     else:
         options["network_mode"] = "none"
     if pid is not None:
