@@ -446,9 +446,10 @@ class SwarmEngine(DockerEngine):
             time.sleep(0.5)
         for client in nodes.values():
             removed += _remove_quietly(client.volumes.list(filters=selector))
+        configs = self.client.configs.list(filters=selector)
+        removed += self._remove_objects([c for c in configs if _config_labels(c).get(labels.INSTANCE) not in stranded])  # a stranded instance keeps its claim
         if stranded:
             raise self._stranded_error(stranded, removed, networks)
-        removed += self._remove_objects(self.client.configs.list(filters=selector))
         return removed
 
     def _stranded(self, services: list) -> dict[str, dict[str, str]]:

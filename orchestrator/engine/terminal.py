@@ -45,8 +45,13 @@ class ExecSession:
         if not self.tls:
             return self.socket.recv(size)
         while True:
+            if self.socket.fileno() < 0:
+                return b""  # closed here (the session was closed)
             if not self.socket.pending():
-                select.select([self.socket], [], [])  # on the descriptor, outside the lock: writes go on meanwhile
+                try:
+                    select.select([self.socket], [], [])  # on the descriptor, outside the lock: writes go on meanwhile
+                except (OSError, ValueError):
+                    return b""  # closed while waiting
             with self._io:
                 self.socket.settimeout(TLS_POLL)
                 try:
