@@ -6,7 +6,7 @@ disappears mid-class is reported as lost, never hung on (that test kills the mod
 it comes last).
 
 The lab's images (its services' and the probe image) are copied from the host engine into both
-nested engines (saved once, loaded in parallel) rather than built in their vfs storage.
+nested engines (saved once, loaded in parallel) rather than built in them.
 """
 
 from __future__ import annotations
