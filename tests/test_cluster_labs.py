@@ -9,7 +9,7 @@ removes what it reaches and says what is left (that test kills the module's work
 last).
 
 The lab's images (its services' and the probe image) are copied from the host engine into both
-nested engines (saved once, loaded in parallel) rather than built in their vfs storage.
+nested engines (saved once, loaded in parallel) rather than built in them.
 """
 
 from __future__ import annotations
