@@ -30,6 +30,7 @@ from orchestrator.errors import EngineUnavailable  # noqa: E402
 
 SERVICE_IMAGE = "debian:bookworm"  # loaded into the worker for a labs-labelled service
 RESERVED = 96 * 1024**2
+OTHER_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # the system's public CAs, not the cluster's
 DEADLINE = 30  # seconds a live engine has to answer: generous, the machine is shared and busy
 
 
@@ -93,8 +94,9 @@ def worker(cluster):
 def labs_cli(state_dir, cluster):
     """The labs CLI talking to the cluster's manager over TLS."""
     cli = Labs(state_dir, env={**cluster[0].cli_env(), "LABS_ENGINE_DEADLINE": str(DEADLINE)})
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # they would replace the cluster CA in requests
-        cli.env.pop(name, None)
+    # A CA bundle in the environment that does not vouch for the nodes: labs must trust the
+    # cluster's CA (the DOCKER_CERT_PATH one) all the same, as a user's shell often sets these.
+    cli.env.update(REQUESTS_CA_BUNDLE=OTHER_CA_BUNDLE, CURL_CA_BUNDLE=OTHER_CA_BUNDLE)
     return cli
 
 

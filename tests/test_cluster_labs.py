@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import Labs
 from tests.nested_engine import load_images, nested_cluster
-from tests.test_cluster import cluster_folder  # noqa: F401 - a fixture used here
+from tests.test_cluster import OTHER_CA_BUNDLE, cluster_folder  # noqa: F401 - a fixture used here
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster, pytest.mark.swarm]
 
@@ -59,8 +59,9 @@ def swarm_cli(state_dir, manager, worker=None) -> Labs:
     (placed by Swarm without one)."""
     pin = {"LABS_SWARM_NODE": worker.name} if worker is not None else {}
     cli = Labs(state_dir, env={**manager.cli_env(), "LABS_ENGINE": "swarm", **pin, "LABS_ENGINE_DEADLINE": str(DEADLINE)})
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # they would replace the cluster CA in requests
-        cli.env.pop(name, None)
+    # A CA bundle in the environment that does not vouch for the nodes: labs must trust the
+    # cluster's CA (the DOCKER_CERT_PATH one) all the same, as a user's shell often sets these.
+    cli.env.update(REQUESTS_CA_BUNDLE=OTHER_CA_BUNDLE, CURL_CA_BUNDLE=OTHER_CA_BUNDLE)
     return cli
 
 

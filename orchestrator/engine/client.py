@@ -56,11 +56,17 @@ def client_for(endpoint, timeout: float = 120) -> docker.DockerClient:
         )
     # ssh:// engines: the ssh client on PATH (honours ~/.ssh/config and agents) unless paramiko is installed.
     use_ssh_client = endpoint.scheme == "ssh" and not _has_paramiko()
-    client = docker.DockerClient(base_url=endpoint.host, tls=tls, timeout=timeout, use_ssh_client=use_ssh_client)
     # The context's CA is the one to trust: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the
-    # environment would otherwise silently replace it for tcp+TLS endpoints.
+    # environment would otherwise silently replace it for tcp+TLS endpoints. The SDK asks the
+    # engine its API version while it is constructed, before the session could be told so: it is
+    # built with a provisional version, told, and only then asks.
+    client = docker.DockerClient(base_url=endpoint.host, tls=tls, timeout=timeout, use_ssh_client=use_ssh_client, version=_PROVISIONAL_API)
     client.api.trust_env = False
+    client.api._version = client.api._retrieve_server_version()
     return client
+
+
+_PROVISIONAL_API = "1.24"  # the SDK's minimum; replaced by the engine's own version before any other call
 
 
 def _has_paramiko() -> bool:
