@@ -156,7 +156,7 @@ def lab_instance(engine, labs, instance_name):
 # The longest files first, so that with several workers (scripts/test runs pytest -n) the run
 # is not held up at its end by a long file started last: validating every lab, then the labs'
 # own end-to-end files, then the rest in their usual order.
-_LONG_FIRST = ("test_validate", "test_lab_", "test_swarm.py", "test_cluster", "test_nginx_misconfig.py", "test_reliability.py", "test_web_browser.py", "test_builds.py")
+_LONG_FIRST = ("test_lab_slow_postgres.py", "test_validate", "test_lab_", "test_swarm.py", "test_cluster", "test_nginx_misconfig.py", "test_reliability.py", "test_web_browser.py", "test_builds.py")
 
 
 def pytest_collection_modifyitems(items):
