@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,17 +36,39 @@ class DeployResult:
     changed_ops: list[str] = field(default_factory=list)  # "service: operation name" of each change
 
 
+# The web face applies the deploys of several instances at once, one per thread. pyinfra keeps
+# the state of "the current deploy" in one process-wide slot (pyinfra.context.ctx_state): two
+# deploys at once would collect each other's operations. ``_state_per_thread`` gives that slot one
+# value per thread (each deploy runs its greenlets in its own thread, so they all see its state).
+_SETUP = threading.Lock()
+_attached = 0  # deploys capturing pyinfra's log now (its logger is restored when the last ends)
+_saved_logger: tuple[bool, int] = (True, logging.NOTSET)
+
+
+def _state_per_thread() -> None:
+    from pyinfra.context import ctx_state
+
+    with _SETUP:
+        if not isinstance(ctx_state.context._container, threading.local):
+
+            class _Slot(threading.local):
+                module = None
+
+            ctx_state.context._container = _Slot()
+
+
 class _PyinfraLog(logging.Handler):
-    """Keeps pyinfra's log lines (it would otherwise print them) for the error message."""
+    """Keeps the lines pyinfra logs for this thread's deploy (it would otherwise print them), for
+    the error message."""
 
     def __init__(self):
         super().__init__(logging.INFO)
         self.lines: list[str] = []
         self.logger = logging.getLogger("pyinfra")
-        self.previous = (self.logger.propagate, self.logger.level)
+        self.thread = threading.get_ident()
 
     def emit(self, record):
-        if record.levelno >= logging.WARNING:
+        if record.levelno >= logging.WARNING and record.thread == self.thread:
             self.lines.append(re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage()))
 
     def tail(self) -> str:
@@ -53,9 +76,13 @@ class _PyinfraLog(logging.Handler):
         return (":\n  " + "\n  ".join(shown)) if shown else ""
 
     def detach(self):
-        self.logger.removeHandler(self)
-        self.logger.propagate, level = self.previous[0], self.previous[1]
-        self.logger.setLevel(level)
+        global _attached
+        with _SETUP:
+            self.logger.removeHandler(self)
+            _attached -= 1
+            if not _attached:
+                self.logger.propagate, level = _saved_logger
+                self.logger.setLevel(level)
 
 
 def _raise_if_timed_out(inventory, where: str) -> None:
@@ -66,10 +93,15 @@ def _raise_if_timed_out(inventory, where: str) -> None:
 
 
 def _capture_pyinfra_log() -> _PyinfraLog:
+    global _attached, _saved_logger
     handler = _PyinfraLog()
-    handler.logger.addHandler(handler)
-    handler.logger.propagate = False
-    handler.logger.setLevel(logging.INFO)
+    with _SETUP:
+        if not _attached:
+            _saved_logger = (handler.logger.propagate, handler.logger.level)
+        _attached += 1
+        handler.logger.addHandler(handler)
+        handler.logger.propagate = False
+        handler.logger.setLevel(logging.INFO)
     return handler
 
 
@@ -141,6 +173,7 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
     # No prepare-time change detection: it runs every fact twice; changes are counted from
     # what actually executed.
     state = State(inventory, Config(), check_for_changes=False)
+    _state_per_thread()
     ctx_state.set(state)
     where = f"{deploy.name} of lab {instance.lab_id}"
     log = _capture_pyinfra_log()
