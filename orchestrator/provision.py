@@ -57,6 +57,14 @@ def _state_per_thread() -> None:
             ctx_state.context._container = _Slot()
 
 
+def _quiet_interrupts(hub) -> None:
+    """Ctrl-C (or SIGTERM) while a command of the deploy runs lands in the greenlet running it;
+    gevent's hub would print that greenlet's traceback before passing the interrupt on to the
+    command, which rolls back with one message. The interrupt still passes on; only the print goes."""
+    if KeyboardInterrupt not in hub.NOT_ERROR:
+        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
+
+
 class _PyinfraLog(logging.Handler):
     """Keeps the lines pyinfra logs for this thread's deploy (it would otherwise print them), for
     the error message."""
@@ -174,6 +182,7 @@ def apply_deploy(instance: LabInstance, deploy: Path, *, timeout: float = DEPLOY
     # what actually executed.
     state = State(inventory, Config(), check_for_changes=False)
     _state_per_thread()
+    _quiet_interrupts(gevent.get_hub())
     ctx_state.set(state)
     where = f"{deploy.name} of lab {instance.lab_id}"
     log = _capture_pyinfra_log()

@@ -165,3 +165,29 @@ def pytest_collection_modifyitems(items):
         return next((n for n, prefix in enumerate(_LONG_FIRST) if name.startswith(prefix)), len(_LONG_FIRST))
 
     items.sort(key=rank)
+
+
+def signal_after_line(process: subprocess.Popen, line: str, signum: int, delay: float = 0.0, timeout: float = 300) -> str:
+    """Read the command's progress (stderr) until ``line`` appears, wait ``delay``, send ``signum``;
+    returns what was read. Fails if the command ended first or took too long (bounded)."""
+    import queue
+    import threading
+    import time
+
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(text) for text in iter(process.stderr.readline, "")] + [lines.put(None)], daemon=True).start()
+    seen, deadline = "", time.monotonic() + timeout
+    while line not in seen:
+        try:
+            text = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no {line!r} within {timeout:g} s:\n{seen}") from None
+        assert text is not None, f"the command ended before {line!r}:\n{seen}"
+        seen += text
+    time.sleep(delay)
+    assert process.poll() is None, f"the command ended before the signal:\n{seen}"
+    process.send_signal(signum)
+    rest = []
+    while (text := lines.get(timeout=120)) is not None:
+        rest.append(text)
+    return seen + "".join(rest)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import labelled
+from tests.conftest import labelled, signal_after_line
 
 pytestmark = pytest.mark.docker
 
@@ -117,11 +117,9 @@ def test_ctrl_c_during_start_leaves_nothing(labs, engine, instance_name):
         env=labs.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not labelled(engine, instance=key)["containers"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+        # While it waits for the services (the break follows; tests/test_reliability.py interrupts that)
+        stderr = signal_after_line(process, "waiting for the environment", signal.SIGINT)
+        process.wait(timeout=120)
         assert process.returncode == 130, stderr
         assert "Traceback" not in stderr and "rolled back" in stderr
         assert labelled(engine, instance=key) == {"containers": [], "networks": [], "volumes": []}

@@ -2,6 +2,7 @@
 
 - every container of every shipped lab is inspected against the security model;
 - `labs start` killed with SIGKILL at each phase leaves a state `labs start` and `labs stop` recover from;
+- Ctrl-C or SIGTERM while the break runs a command rolls back with exit 130 and one message;
 - two simultaneous starts of one instance yield exactly one instance;
 - an engine that disappears mid-command gives one clear message;
 - every hostile or malformed lab in tests/corpus gets its one-line error and documented exit code,
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, labelled
+from tests.conftest import REPO, labelled, signal_after_line
 
 pytestmark = pytest.mark.docker
 
@@ -144,19 +145,37 @@ def test_sigkill_then_stop_all_of_that_lab_leaves_nothing(labs, engine, instance
         labs("stop", "nginx-misconfig", "--instance", instance_name)
 
 
-def test_sigterm_during_start_rolls_back_with_130(labs, engine, instance_name):
-    key = f"nginx-misconfig.{instance_name}"
-    process = _start_process(labs, instance_name, "nginx-misconfig")
+@pytest.fixture
+def slow_break_lab(tmp_path):
+    """The scaffold, its break ending in a command that runs for a minute: a signal sent while
+    the break runs always lands in it (in pyinfra's greenlet running that command)."""
+    from orchestrator.scaffold import new_lab
+
+    folder = new_lab("slow-break", tmp_path / "labs")
+    deploy = folder / "break.py"
+    deploy.write_text(deploy.read_text() + '\n    server.shell(name="A long migration", commands=["sleep 60"])\n')
+    return folder
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_while_the_break_runs_rolls_back_with_130_and_one_message(signum, slow_break_lab, state_dir, engine, instance_name):
+    from tests.conftest import Labs
+
+    cli = Labs(state_dir, env={"LABS_PATH": str(slow_break_lab.parent)})
+    key = f"slow-break.{instance_name}"
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator", "start", "slow-break", "--instance", instance_name],
+                               env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: labelled(engine, instance=key)["containers"], "the containers")
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-        assert process.returncode == 130 and "Traceback" not in stderr
+        stderr = signal_after_line(process, "breaking the environment", signum, delay=2)
+        process.wait(timeout=120)
+        assert process.returncode == 130, stderr
+        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+        assert "rolled back" in stderr, stderr
         assert labelled(engine, instance=key) == NOTHING
     finally:
         if process.poll() is None:
             process.kill()
-        labs("stop", "nginx-misconfig", "--instance", instance_name)
+        cli("stop", "slow-break", "--instance", instance_name)
 
 
 @pytest.mark.parametrize("shared_state", [True, False], ids=["same-user", "separate-state-dirs"])
