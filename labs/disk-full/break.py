@@ -55,8 +55,8 @@ PY
 FILL = """\
 set -e
 for i in $(seq 150); do
-    pid=$(pgrep -f shipper.py || true)
-    [ -n "$pid" ] && ls -l /proc/$pid/fd 2>/dev/null | grep -q 'uploads.log.1' && break
+    pid=$(pgrep -o -f '^python3 -u /opt/labs/shipper[.]py' || true)
+    [ -n "$pid" ] && ls -l "/proc/$pid/fd" 2>/dev/null | grep -q 'uploads.log.1' && break
     sleep 0.2
 done
 rm -f /srv/data/log/uploads.log.1
