@@ -191,3 +191,12 @@ def signal_after_line(process: subprocess.Popen, line: str, signum: int, delay: 
     while (text := lines.get(timeout=120)) is not None:
         rest.append(text)
     return seen + "".join(rest)
+
+
+def ctrl_c_reaches_it() -> None:
+    """``preexec_fn`` for a command a test interrupts with SIGINT, as Ctrl-C in a terminal would:
+    a suite started in the background by a non-interactive shell (`scripts/test &`) inherits
+    SIGINT ignored, and so would every command it runs (Python keeps an inherited "ignore")."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

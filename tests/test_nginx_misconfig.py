@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import labelled, signal_after_line
+from tests.conftest import ctrl_c_reaches_it, labelled, signal_after_line
 
 pytestmark = pytest.mark.docker
 
@@ -114,7 +114,7 @@ def test_ctrl_c_during_start_leaves_nothing(labs, engine, instance_name):
     key = f"{LAB}.{instance_name}"
     process = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "start", LAB, "--instance", instance_name],
-        env=labs.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=labs.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it,
     )
     try:
         # While it waits for the services (the break follows; tests/test_reliability.py interrupts that)

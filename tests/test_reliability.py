@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, labelled, signal_after_line
+from tests.conftest import REPO, ctrl_c_reaches_it, labelled, signal_after_line
 
 pytestmark = pytest.mark.docker
 
@@ -164,7 +164,7 @@ def test_a_signal_while_the_break_runs_rolls_back_with_130_and_one_message(signu
     cli = Labs(state_dir, env={"LABS_PATH": str(slow_break_lab.parent)})
     key = f"slow-break.{instance_name}"
     process = subprocess.Popen([sys.executable, "-m", "orchestrator", "start", "slow-break", "--instance", instance_name],
-                               env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
     try:
         stderr = signal_after_line(process, "breaking the environment", signum, delay=2)
         process.wait(timeout=120)

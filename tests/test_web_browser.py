@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ctrl_c_reaches_it
+
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
 
 LAB = "nginx-misconfig"
@@ -97,7 +99,7 @@ class Server:
         self.log = open(self.log_path, "w")
         env = {**(os.environ if env is None else env), "LABS_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}  # env: the whole environment
         self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", "--port", str(self.port), *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env, preexec_fn=ctrl_c_reaches_it)
         deadline = time.monotonic() + listen_within
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
