@@ -23,6 +23,8 @@ if host.data.service == "web":
     files.file(name="Status page readable by nginx's workers", path="/srv/status/index.html", mode="644")
     server.shell(
         name="Validate the configuration, then reload nginx (or start it if it is down)",
-        commands=["nginx -t", "nginx -s reload || nginx"],
+        # A reload returns before nginx listens anew: wait (bounded) until the site answers.
+        commands=["nginx -t", "nginx -s reload || nginx",
+                  "for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:80/ && exit 0; sleep 0.1; done; exit 1"],
         _if=any_changed(site),  # runs only when the site file changed: a second run does nothing
     )
