@@ -198,23 +198,6 @@ def test_a_lab_pinned_to_the_worker_runs_checks_and_stops_through_its_engine(clu
     print(f"{LAB} on the worker, timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
 
 
-def seat_link(server, seat: int) -> str:
-    """The token of seat ``seat``'s personal link, as `labs serve` printed it."""
-    link = server.links().get(f"seat {seat}")
-    assert link, server.output()
-    return link.rsplit("/", 1)[1]
-
-
-def finished(http, op: dict, server) -> dict:
-    """The web operation ``op`` once it ended (bounded)."""
-    deadline = time.monotonic() + STEP
-    while op["state"] == "running":
-        assert time.monotonic() < deadline, f"operation {op} still running after {STEP} s:\n{server.output()}"
-        time.sleep(1)
-        op = http.get(f"/api/operations/{op['id']}").json()
-    return op
-
-
 def terminal_echo(server, seat: str, token: str, service: str = "proxy") -> str:
     """Open the browser terminal of ``service`` of ``seat`` over a real WebSocket, as the page
     does, type a command and return what came back once its output is there."""
@@ -249,7 +232,7 @@ def test_a_classroom_spreads_its_seats_over_both_nodes_each_checked_and_opened_i
 
     from orchestrator.catalog import Catalog
     from orchestrator.engine.capacity import seat_memory
-    from tests.test_web_browser import Server
+    from tests.test_web_browser import Server, finished, seat_link
 
     manager, worker = cluster
     worker.container.reload()
@@ -269,7 +252,7 @@ def test_a_classroom_spreads_its_seats_over_both_nodes_each_checked_and_opened_i
             assert browsers[seat].get(f"/join/{tokens[seat]}").status_code == 303
         ops = {seat: browsers[seat].post(f"/api/labs/{LAB}/instances/{seat}/start").json() for seat in seats}  # both at once
         for seat in seats:
-            op = finished(browsers[seat], ops[seat], server)
+            op = finished(browsers[seat], ops[seat], server, STEP)
             assert op["state"] == "done", f"{seat}: {op.get('error')}\n{op.get('lines')}\n{server.output()[-3000:]}"
 
         # Each seat whole on one node (its main anchor reserves the seat, the others follow it), the two on different nodes.
@@ -302,7 +285,7 @@ def test_a_classroom_spreads_its_seats_over_both_nodes_each_checked_and_opened_i
 
         ops = {seat: browsers[seat].post(f"/api/labs/{LAB}/instances/{seat}/stop").json() for seat in seats}
         for seat in seats:
-            op = finished(browsers[seat], ops[seat], server)
+            op = finished(browsers[seat], ops[seat], server, STEP)
             assert op["state"] == "done", f"{op.get('error')}\n{op.get('lines')}\n{server.output()[-3000:]}"
             assert labelled(manager.client, f"{LAB}.{seat}") == []
             assert labelled(worker.client, f"{LAB}.{seat}") == []

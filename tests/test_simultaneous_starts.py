@@ -10,12 +10,11 @@ with a break that takes seconds to collect its operations, so the two deploys al
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from tests.conftest import Labs
-from tests.test_web_browser import Server
+from tests.test_web_browser import Server, finished, seat_link
 
 pytestmark = pytest.mark.docker
 
@@ -35,15 +34,6 @@ def twin_lab(tmp_path):
     return folder
 
 
-def _finished(http, op: dict, server: Server) -> dict:
-    deadline = time.monotonic() + STEP
-    while op["state"] == "running":
-        assert time.monotonic() < deadline, f"operation {op} still running after {STEP} s:\n{server.output()}"
-        time.sleep(0.5)
-        op = http.get(f"/api/operations/{op['id']}").json()
-    return op
-
-
 def test_two_seats_started_at_once_are_each_broken_by_their_own_deploy(engine, twin_lab, tmp_path):
     import httpx
 
@@ -55,12 +45,12 @@ def test_two_seats_started_at_once_are_each_broken_by_their_own_deploy(engine, t
     try:
         browsers = {}
         for number, seat in enumerate(seats, 1):
-            token = server.links()[f"seat {number}"].rsplit("/", 1)[1]
+            token = seat_link(server, number)
             browsers[seat] = httpx.Client(base_url=server.base, follow_redirects=False, timeout=STEP)
             assert browsers[seat].get(f"/join/{token}").status_code == 303
         ops = {seat: browsers[seat].post(f"/api/labs/{LAB}/instances/{seat}/start").json() for seat in seats}  # both at once
         for seat in seats:
-            op = _finished(browsers[seat], ops[seat], server)
+            op = finished(browsers[seat], ops[seat], server, STEP)
             assert op["state"] == "done", f"{seat}: {op.get('error')}\n{op.get('lines')}\n{server.output()[-3000:]}"
 
         for seat in seats:

@@ -134,6 +134,23 @@ class Server:
         self.log.close()
 
 
+def seat_link(server: Server, seat: int) -> str:
+    """The token of seat ``seat``'s personal link, as `labs serve` printed it."""
+    link = server.links().get(f"seat {seat}")
+    assert link, server.output()
+    return link.rsplit("/", 1)[1]
+
+
+def finished(http, op: dict, server: Server, within: float) -> dict:
+    """The web operation ``op`` once it ended (at most ``within`` seconds)."""
+    deadline = time.monotonic() + within
+    while op["state"] == "running":
+        assert time.monotonic() < deadline, f"operation {op} still running after {within:g} s:\n{server.output()}"
+        time.sleep(0.5)
+        op = http.get(f"/api/operations/{op['id']}").json()
+    return op
+
+
 @pytest.fixture
 def serve(state_dir, labs):
     servers, instances = [], []
