@@ -21,7 +21,8 @@ LAB = "leaky-secrets"
 # The rotation every alternative shares: a random password set as a client-side SCRAM verifier
 # (psycopg2's encrypt_password, what psql's \password does) from the app container, printed
 # once for the settings file.
-ROTATE = r"""python3 - <<'PY' > /root/new-password
+ROTATE = r"""set -e
+python3 - <<'PY' > /root/new-password
 import secrets, sys
 sys.path.insert(0, "/srv/stockroom")
 import app
