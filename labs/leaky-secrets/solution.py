@@ -23,6 +23,15 @@ FILES = Path(__file__).parent / "files"
 SETTINGS = "/etc/stockroom/stockroom.env"
 LEAKED = host.data.values["db_password"]
 
+# nginx -s reload returns at once, and the old workers keep serving the old configuration until
+# they exit: wait (bounded) until they have, so the first check sees the new one.
+RELOAD_NGINX = (
+    "old=$(pgrep -d ' ' -f '^nginx: worker process'); "
+    "if [ -s /run/nginx.pid ] && kill -0 $(cat /run/nginx.pid) 2>/dev/null; then nginx -s reload; else nginx; fi || exit 1; "
+    "for i in $(seq 200); do gone=1; for p in $old; do kill -0 $p 2>/dev/null && gone=0; done; [ $gone = 1 ] && exit 0; sleep 0.1; done; "
+    "echo 'nginx still runs workers with the old configuration after 20 s' >&2; exit 1"
+)
+
 # The sha256 of the password in the app's settings, read with the app's own
 # loader (so no password ever goes on a command line).
 CONFIGURED_PASSWORD_SHA = (
@@ -85,7 +94,7 @@ files.file(name="The web tier needs no database settings: remove .env", path="/s
 files.file(name="Remove the hand edit's backup", path="/srv/stockroom/stockroom.env.bak", present=False, _if=WEB)
 server.shell(
     name="Validate, then reload nginx (or start it if it is down)",
-    commands=["nginx -t -q", "if [ -s /run/nginx.pid ] && kill -0 $(cat /run/nginx.pid) 2>/dev/null; then nginx -s reload; else nginx; fi"],
+    commands=["nginx -t -q", RELOAD_NGINX],
     _if=[WEB, any_changed(site)],
 )
 

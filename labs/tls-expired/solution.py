@@ -13,6 +13,15 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
+# nginx -s reload returns at once, and the old workers keep serving the old configuration until
+# they exit: wait (bounded) until they have, so the first check sees the new one.
+RELOAD_NGINX = (
+    "old=$(pgrep -d ' ' -f '^nginx: worker process'); "
+    "if [ -s /run/nginx.pid ] && kill -0 $(cat /run/nginx.pid) 2>/dev/null; then nginx -s reload; else nginx; fi || exit 1; "
+    "for i in $(seq 200); do gone=1; for p in $old; do kill -0 $p 2>/dev/null && gone=0; done; [ $gone = 1 ] && exit 0; sleep 0.1; done; "
+    "echo 'nginx still runs workers with the old configuration after 20 s' >&2; exit 1"
+)
+
 if host.data.service == "web":
     leaf = host.get_fact(Command, command="cat /root/renewal/shop.example.internal.crt")
     issuer = host.get_fact(Command, command="cat /etc/ssl/shop-pki/shop-issuing-ca-2026.crt")
@@ -21,6 +30,6 @@ if host.data.service == "web":
     private = files.put(name="The renewed certificate's key, readable by root only", src=StringIO(f"{key.strip()}\n"), dest="/etc/ssl/private/shop.key", mode="600")
     server.shell(
         name="Validate, then reload nginx (or start it if it is down)",
-        commands=["nginx -t", "if [ -s /run/nginx.pid ] && kill -0 $(cat /run/nginx.pid) 2>/dev/null; then nginx -s reload; else nginx; fi"],
+        commands=["nginx -t", RELOAD_NGINX],
         _if=any_changed(chain, private),
     )

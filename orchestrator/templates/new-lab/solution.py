@@ -18,13 +18,20 @@ from pyinfra.operations.util import any_changed
 
 FILES = Path(__file__).parent / "files"
 
+# nginx -s reload returns at once, and the old workers keep serving the old configuration until
+# they exit: wait (bounded) until they have, so the first check sees the new one.
+RELOAD_NGINX = (
+    "old=$(pgrep -d ' ' -f '^nginx: worker process'); "
+    "if [ -s /run/nginx.pid ] && kill -0 $(cat /run/nginx.pid) 2>/dev/null; then nginx -s reload; else nginx; fi || exit 1; "
+    "for i in $(seq 200); do gone=1; for p in $old; do kill -0 $p 2>/dev/null && gone=0; done; [ $gone = 1 ] && exit 0; sleep 0.1; done; "
+    "echo 'nginx still runs workers with the old configuration after 20 s' >&2; exit 1"
+)
+
 if host.data.service == "web":
     site = files.put(name="Status site listens on port 80", src=str(FILES / "status.conf"), dest="/etc/nginx/sites-available/status", mode="644")
     files.file(name="Status page readable by nginx's workers", path="/srv/status/index.html", mode="644")
     server.shell(
         name="Validate the configuration, then reload nginx (or start it if it is down)",
-        # A reload returns before nginx listens anew: wait (bounded) until the site answers.
-        commands=["nginx -t", "nginx -s reload || nginx",
-                  "for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:80/ && exit 0; sleep 0.1; done; exit 1"],
+        commands=["nginx -t", RELOAD_NGINX],
         _if=any_changed(site),  # runs only when the site file changed: a second run does nothing
     )
