@@ -40,6 +40,8 @@ def engine():
 # The suite loads a 2-core machine with several labs at once: an engine that takes more than the
 # user-facing 5 s to list containers is busy, not hung. Tests of a hung engine set their own.
 os.environ.setdefault("LABS_ENGINE_DEADLINE", "30")
+# The suite never asks a registry for anything (no packet leaves the machine): bases are built.
+os.environ.setdefault("LABS_NO_PULL", "1")
 
 
 @pytest.fixture(scope="session")

@@ -28,10 +28,14 @@ def test_offline_base_is_built_with_debootstrap_and_runs(engine):
             engine.images.remove(image.id, force=True)
 
 
-def test_a_base_that_cannot_be_had_is_one_clear_error(engine):
+def test_a_base_that_cannot_be_had_is_one_clear_error(engine, monkeypatch):
+    """The suite never asks a registry (LABS_NO_PULL, tests/conftest.py): the error says so."""
+    monkeypatch.setenv("LABS_NO_PULL", "1")
+    steps: list[str] = []
     with pytest.raises(BuildFailed) as caught:
-        ensure_base_image(engine, f"labs-test-nowhere/base:{uuid.uuid4().hex[:8]}")
-    assert "cannot be pulled" in caught.value.message
+        ensure_base_image(engine, f"labs-test-nowhere/base:{uuid.uuid4().hex[:8]}", steps.append)
+    assert "is not present and LABS_NO_PULL forbids pulling it" in caught.value.message
+    assert not any("pulling" in step for step in steps), steps
 
 
 def test_images_are_built_once_and_rebuilt_when_their_context_changes(engine, tmp_path):

@@ -286,7 +286,11 @@ class SwarmEngine(DockerEngine):
         service = lab.services[service_name]
         anchor_labels = self._labels(lab, instance, session, **{labels.ANCHOR: service_name, labels.FOLDER: str(lab.folder)})
         container = ContainerSpec(
-            tag,
+            # By image id, never by tag: a node pulls a task's image by tag before it starts it
+            # (a tag such as labs/nginx:… names a Docker Hub repository), which would ask a
+            # registry, off the machine, and could run someone else's image under our name.
+            # An id is never pulled; nodes that loaded the manager's images have the same ids.
+            self.client.images.get(tag).id,
             command=["sleep", "infinity"],
             hostname=service_name,
             labels=anchor_labels,
@@ -376,7 +380,7 @@ class SwarmEngine(DockerEngine):
                     if container is not None:
                         return container, node
                 if state in _FAILED_TASK:
-                    raise Conflict(f"Swarm could not start {service.name}: {last}", f"see `docker service ps --no-trunc {service.name}`; a port in use or an image missing on the node are the usual causes")
+                    raise Conflict(f"Swarm could not start {service.name}: {last}", f"see `docker service ps --no-trunc {service.name}`; a port in use or an image missing on the node (`labs images save` here, `labs images load` there) are the usual causes")
             if time.monotonic() > deadline:
                 hint = "the cluster has no node with enough free memory, or the port is taken on every node" if "no suitable node" in last else "the node may be slow or the image missing there"
                 raise Timeout(f"{service.name} is not running after {TASK_START_TIMEOUT:g} s (task {last})", f"{hint}; `docker service ps --no-trunc {service.name}` says more")
