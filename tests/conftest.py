@@ -115,8 +115,9 @@ def labelled(engine, **labels) -> dict[str, list]:
 def cpu_load():
     """A context manager: busy loops on both cores for at most ``seconds`` (killed on exit), so a
     test can prove verdicts hold on a loaded machine without asserting any timing. They run
-    niced: at equal priority, on top of the rest of the suite, they starved the engine itself
-    (its embedded DNS stopped answering lab containers for 10 s), which no check can help."""
+    niced, so the engine itself keeps its share. (Lab containers that lost their DNS names under
+    this load were the swarm tests' doing, not the load's: leaving a swarm wipes the engine's
+    DNS records of every container, so scripts/test runs those tests alone.)"""
 
     @contextlib.contextmanager
     def load(seconds: float = 60, workers: int = 2):
