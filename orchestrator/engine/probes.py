@@ -106,7 +106,8 @@ def service_hosts(client, network_id: str) -> dict[str, str]:
     A probe on the lab network is given these as host entries, so that it finds the services
     without asking the engine's embedded DNS server: that server lives in the engine process
     and, on a busy machine (a restart of every service, several labs checked at once), can
-    answer "temporary failure" — a check must not fail a correct fix for that. The addresses
+    answer "temporary failure", and an engine that leaves a swarm forgets every container's
+    name until it restarts (Docker 20.10) — a check must not fail a correct fix for that. The addresses
     come from the engine, which the learner cannot change; a name held by two containers (or
     one not on this engine, as on another node of a swarm) is left to DNS."""
     from docker.errors import APIError, NotFound
