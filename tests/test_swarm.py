@@ -95,6 +95,8 @@ def _check_placed_and_hardened(engine, labs, key: str, lab_id: str) -> None:
         assert networks[0].attrs["Internal"] == (not lab.egress and not any(s.ports for s in lab.services.values()))
         containers = engine.containers.list(filters={"label": [f"io.labs.instance={key}", f"io.labs.service={service}"]})
         assert len(containers) == 1 and containers[0].status == "running"
+        # Named by image id, so no node asks a registry for it (Swarm pulls a tag before each task).
+        assert task["ContainerSpec"]["Image"] == containers[0].attrs["Image"] and task["ContainerSpec"]["Image"].startswith("sha256:")
         host = containers[0].attrs["HostConfig"]
         assert host["NetworkMode"].startswith("container:")
         assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"] and not host["Privileged"]
