@@ -84,3 +84,30 @@ def test_valid_fixes_other_than_the_reference_pass(labs, lab_instance, instance_
             lab.reset()
         with cpu_load(60):  # both cores busy while the checks run: verdicts, not timings, are tested
             lab.fix_passes(steps, label)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")  # the lab's own marks (stage, discovery) belong to `labs check`
+def test_settings_yield_passwords_from_urls_and_pgpass_lines_never_from_log_lines():
+    """The checks try every password the app's changed files hold: DATABASE_URL lines and
+    .pgpass lines count; a log line full of colons is no password (it once became a "password"
+    that the checks then searched the web site and the logs for)."""
+    import importlib.util
+    import sys
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("leaky_objectives", REPO / "labs" / LAB / "test_objectives.py")
+    objectives = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = objectives  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(objectives)
+        content = (
+            b"db:5432:stockroom:stockroom:with:colon\n"
+            b"*:*:*:stockroom:starred\n"
+            b"DATABASE_URL=postgresql://stockroom:pa%40ss@db:5432/stockroom\n"
+            b'2026-12-07 03:53:47,772 WARNING stockroom: database unavailable: could not translate host name "db" to address: Temporary failure\n'
+            b"stockroom:!:20000:0:99999:7:::\n"
+        )
+        assert objectives._settings_passwords(content) == [("stockroom", "with:colon"), ("stockroom", "starred"), ("stockroom", "pa@ss")]
+    finally:
+        sys.modules.pop(spec.name, None)

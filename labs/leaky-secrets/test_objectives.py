@@ -51,6 +51,9 @@ PG_LOGS = ["/var/log/postgresql", "/var/lib/postgresql/15/main/log"]  # the serv
 PG_DATA = "/var/lib/postgresql/15/main"
 # What the database's provisioning wrote to the audit trail (log_statement = 'ddl'); an intact
 # trail still holds it (with the password in it masked or not: it is dead once rotated).
+# A .pgpass line: four fields without spaces (the port a number or *), then the password. Log lines
+# full of colons ("03:53:47 … stockroom: … failed: …") are not passwords.
+PGPASS_LINE = re.compile(r"^[^\s:]+:(?:\d+|\*):[^\s:]+:(?P<user>[^\s:]+):(?P<password>\S.*)$")
 PROVISIONED = re.compile(r"statement: CREATE ROLE stockroom LOGIN PASSWORD")
 KNOWN_LEAKS = ["/.env", "/stockroom.env.bak", "/stockroom.env", "/.env.bak", "/.env.old", "/.env~", "/env"]
 CRAWL_LIMIT = 40
@@ -162,10 +165,10 @@ def _settings_passwords(content: bytes) -> list[tuple[str, str]]:
             user, _, password = netloc.partition(":")
             if password:
                 found.append((unquote(user), unquote(password)))
-        elif line.count(":") >= 4 and "=" not in line:  # host:port:database:user:password
-            parts = line.split(":", 4)
-            if parts[4]:
-                found.append((parts[3], parts[4]))
+        else:
+            entry = PGPASS_LINE.match(line)  # host:port:database:user:password, as libpq reads it
+            if entry:
+                found.append((entry["user"], entry["password"]))
     return found
 
 
