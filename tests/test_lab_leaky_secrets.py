@@ -89,8 +89,8 @@ def test_valid_fixes_other_than_the_reference_pass(labs, lab_instance, instance_
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")  # the lab's own marks (stage, discovery) belong to `labs check`
 def test_settings_yield_passwords_from_urls_and_pgpass_lines_never_from_log_lines():
     """The checks try every password the app's changed files hold: DATABASE_URL lines and
-    .pgpass lines count; a log line full of colons is no password (it once became a "password"
-    that the checks then searched the web site and the logs for)."""
+    .pgpass lines count; a log line full of colons is no password (any line with four colons
+    used to become one, which the checks would then try and search the site and logs for)."""
     import importlib.util
     import sys
 
